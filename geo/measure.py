@@ -1,0 +1,155 @@
+"""Measurement on the ellipsoid: areas, distances and buffers for layers in EPSG:4326.
+
+Areas are geodesic, as PostGIS ``ST_Area(geom::geography)`` and
+``pyproj.Geod(ellps="WGS84")`` compute them: measured in EPSG:6933 (WGS 84 / NSIDC EASE-Grid
+2.0 Global, a cylindrical equal-area projection on the WGS84 ellipsoid) with each long edge
+corrected from the projection's straight line to the geodesic, vectorised over all edges. Distances are geodesic on WGS84 between the
+nearest points found in the site's UTM zone. Buffers (footprint circles of point sites) are
+drawn in the point's UTM zone, where scale is within 0.1% of true.
+
+Examples
+--------
+>>> from shapely import box
+>>> round(float(area_ha([box(0, 0, 0.01, 0.01)])[0]), 2)
+123.09
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pyproj
+import shapely
+
+#: The equal-area CRS in which every area is measured.
+AREA_CRS = "EPSG:6933"
+#: What outputs say about the area method.
+AREA_METHOD = (
+    "Geodesic areas on the WGS84 ellipsoid (equal-area EPSG:6933 with edges corrected to "
+    "geodesics; agrees with PostGIS geography within 0.001%); distances geodesic on WGS84."
+)
+GEOD = pyproj.Geod(ellps="WGS84")
+_TO_AREA = pyproj.Transformer.from_crs("EPSG:4326", AREA_CRS, always_xy=True)
+_SQ_M_PER_HA = 10_000.0
+#: Edges shorter than this (in the equal-area plane) bulge by less than 1e-9 of the area.
+_MIN_BULGE_EDGE_M = 500.0
+#: Boole's rule on the interior nodes (the offset is 0 at both ends of an edge).
+_BOOLE_NODES = ((0.25, 32 / 90), (0.5, 12 / 90), (0.75, 32 / 90))
+
+
+def area_ha(geoms: Sequence[object] | np.ndarray) -> np.ndarray:
+    """Geodesic area in hectares of each lon/lat geometry on the WGS84 ellipsoid.
+
+    The area of the polygon projected to the equal-area CRS :data:`AREA_CRS` is corrected
+    for the bulge of every long edge: the edge of a geodesic polygon (as PostGIS
+    ``geography`` and ``pyproj.Geod`` take it) is the geodesic between its vertices, not the
+    straight line of the projection. The area between the two is integrated with Boole's
+    rule on three geodesic points per edge, all edges of all geometries at once. The result
+    agrees with ``pyproj.Geod(ellps="WGS84").geometry_area_perimeter`` within 1e-5 relative.
+
+    Parameters
+    ----------
+    geoms : array of shapely geometries in EPSG:4326
+        Missing geometries, points and lines measure 0.
+
+    Returns
+    -------
+    ndarray of float
+    """
+    geoms = shapely.orient_polygons(np.asarray(geoms, dtype=object))
+    projected = shapely.transform(geoms, _project_area, interleaved=False)
+    areas = np.nan_to_num(np.asarray(shapely.area(projected), dtype=float), nan=0.0)
+    owner, correction = _edge_bulge_m2(geoms)
+    areas += np.bincount(owner, weights=correction, minlength=len(areas))
+    return areas / _SQ_M_PER_HA
+
+
+def _edge_bulge_m2(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed area (m2) between each long edge's geodesic and its projected straight line."""
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+    same_ring = vertex_ring[1:] == vertex_ring[:-1]
+    start, end = coords[:-1][same_ring], coords[1:][same_ring]
+    owner = part_owner[ring_part[vertex_ring[:-1][same_ring]]]
+    p_start = np.column_stack(_TO_AREA.transform(start[:, 0], start[:, 1]))
+    p_end = np.column_stack(_TO_AREA.transform(end[:, 0], end[:, 1]))
+    chord = p_end - p_start
+    length = np.hypot(chord[:, 0], chord[:, 1])
+    long = length > _MIN_BULGE_EDGE_M
+    start, end, p_start = start[long], end[long], p_start[long]
+    chord, length, owner = chord[long], length[long], owner[long]
+    azimuth, _, distance = GEOD.inv(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
+    mean_offset = np.zeros(len(start))
+    for fraction, weight in _BOOLE_NODES:
+        lon, lat, _ = GEOD.fwd(start[:, 0], start[:, 1], azimuth, distance * fraction)
+        relative = np.column_stack(_TO_AREA.transform(lon, lat)) - p_start
+        left = (chord[:, 0] * relative[:, 1] - chord[:, 1] * relative[:, 0]) / length
+        mean_offset += weight * left
+    # Rings are oriented (exteriors counter-clockwise): a bulge to the left cuts area.
+    return owner, -mean_offset * length
+
+
+def _project_area(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return _TO_AREA.transform(x, y)
+
+
+def utm_epsg(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """EPSG code of the WGS84 UTM zone of each lon/lat position."""
+    zone = np.clip(np.floor((np.asarray(lon) + 180.0) / 6.0).astype(int) + 1, 1, 60)
+    return np.where(np.asarray(lat) >= 0, 32600, 32700) + zone
+
+
+def utm_groups(geoms: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(epsg, positions)`` grouping geometries by the UTM zone of their centre."""
+    centres = shapely.centroid(geoms)
+    codes = utm_epsg(shapely.get_x(centres), shapely.get_y(centres))
+    for code in np.unique(codes):
+        yield int(code), np.flatnonzero(codes == code)
+
+
+def to_crs(geoms: np.ndarray, epsg: int, *, inverse: bool = False) -> np.ndarray:
+    """Transform lon/lat geometries to ``epsg`` (or back, with ``inverse=True``)."""
+    source, target = ("EPSG:4326", f"EPSG:{epsg}")
+    if inverse:
+        source, target = target, source
+    transformer = pyproj.Transformer.from_crs(source, target, always_xy=True)
+    return shapely.transform(
+        geoms, lambda x, y: transformer.transform(x, y), interleaved=False
+    )
+
+
+def geodesic_circles(points: np.ndarray, radius_m: float) -> np.ndarray:
+    """Circles of ``radius_m`` metres around lon/lat points, drawn in their UTM zones."""
+    circles = np.empty(len(points), dtype=object)
+    for epsg, rows in utm_groups(points):
+        local = shapely.buffer(to_crs(points[rows], epsg), radius_m, quad_segs=16)
+        circles[rows] = to_crs(local, epsg, inverse=True)
+    return circles
+
+
+def nearest_points_km(
+    a_local: np.ndarray, b_local: np.ndarray, epsg: int
+) -> np.ndarray:
+    """Geodesic distance (km) between the nearest points of geometry pairs.
+
+    Parameters
+    ----------
+    a_local, b_local : arrays of shapely geometries of equal length
+        Both in the projected CRS ``epsg``, where the nearest points are found.
+
+    Returns
+    -------
+    ndarray of float
+        Geodesic distance on WGS84 between the two nearest points of each pair; 0 where the
+        geometries intersect.
+    """
+    if len(a_local) == 0:
+        return np.zeros(0)
+    lines = shapely.shortest_line(a_local, b_local)
+    ends = to_crs(lines, epsg, inverse=True)
+    coords = shapely.get_coordinates(ends).reshape(-1, 2, 2)
+    _, _, metres = GEOD.inv(coords[:, 0, 0], coords[:, 0, 1], coords[:, 1, 0], coords[:, 1, 1])
+    metres = np.where(shapely.intersects(a_local, b_local), 0.0, metres)
+    return np.asarray(metres, dtype=float) / 1000.0

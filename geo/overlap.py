@@ -1,0 +1,387 @@
+"""Overlap zones and site-to-concession relations.
+
+The semantics (see the project's ``docs/method.md``):
+
+* **Overlap zone** of a concession = the concession intersected with the union of the site
+  footprints (site polygons, and point sites' circles when a footprint radius is given) that
+  touch it, so overlapping site polygons are never counted twice. Intersections are computed
+  on the lon/lat coordinates (as PostGIS ``ST_Intersection`` on ``geometry``), areas on the
+  ellipsoid (:func:`geo.measure.area_ha`).
+* **Inside**: a point site is inside every concession whose interior contains it; a polygon
+  site is inside every concession whose interior its interior meets. A point site on a
+  boundary and in no interior counts for exactly one of the concessions it touches: the
+  first by tenure order, then the smallest ``conc_id``.
+* **Tenure** of a site, first match wins over the concessions it is inside:
+  exploitation, exploration, asm_zone, small_scale, other_title; else unlicensed. The site's
+  ``conc_id`` is the concession that decided its tenure (ties: smallest ``conc_id``).
+* **Rings**: for each concession, the sites not inside it whose geodesic distance to it lies
+  in ring k, ``(r[k-1], r[k]]`` km (ring 1 starts at 0). A site inside a neighbouring title
+  can be in a ring of this one. ``dist_km`` of a site is 0 inside a concession, else the
+  geodesic distance to the nearest concession.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import box
+>>> conc = gpd.GeoDataFrame({"conc_id": ["A"], "holder": ["H"], "lic_type": ["exploitation"]},
+...                         geometry=[box(0, 0, 0.1, 0.1)], crs=4326)
+>>> sites = gpd.GeoDataFrame({"site_id": ["s1", "s2"]},
+...                          geometry=[box(0.05, 0.05, 0.15, 0.06), box(0.06, 0.05, 0.07, 0.07)],
+...                          crs=4326)
+>>> result = compute_overlaps(conc, sites)
+>>> round(float(result.zones["area_ha"].iloc[0]), 1)  # union of the two sites, inside A
+67.3
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from geo.errors import CRSError, GeometryError, SchemaError
+from geo.measure import area_ha, geodesic_circles, nearest_points_km, to_crs, utm_groups
+from geo.regions import country_of
+from geo.schema import LIC_TYPES, SITE_RESULT_COLUMNS, TENURE_CLASSES, ZONE_COLUMNS
+
+#: Default proximity rings, outer edges in km.
+DEFAULT_RINGS_KM: tuple[float, ...] = (1.0, 5.0, 10.0)
+#: Tenure class of a site inside a concession of each licence type.
+_TENURE_OF_LIC = {lic: (lic if lic != "other" else "other_title") for lic in LIC_TYPES}
+_RANK_OF_LIC = {lic: rank for rank, lic in enumerate(LIC_TYPES)}
+#: Nearest-point candidates are searched this much beyond the outer ring (UTM scale margin).
+_SEARCH_MARGIN = 1.02
+
+#: Columns of :attr:`Overlaps.pairs`: one row per (site, concession) relation.
+PAIR_COLUMNS: tuple[str, ...] = ("site", "conc", "inside", "dist_km", "ring")
+
+
+@dataclass(frozen=True)
+class Overlaps:
+    """Everything computed from one concession layer and one site layer.
+
+    Attributes
+    ----------
+    concessions : GeoDataFrame
+        The concessions with ``area_ha`` added.
+    sites : DataFrame
+        One row per site, columns :data:`geo.schema.SITE_RESULT_COLUMNS`.
+    zones : GeoDataFrame
+        One overlap zone per concession that site footprints overlap, columns
+        :data:`geo.schema.ZONE_COLUMNS`.
+    pairs : DataFrame
+        Positional relations, columns :data:`PAIR_COLUMNS`: ``site`` and ``conc`` are row
+        positions, ``inside`` is True for sites inside the concession (``ring`` 0), else
+        ``ring`` is the 1-based ring the site falls in.
+    footprints : GeoSeries
+        Per site, the polygon that counts in areas: its polygon, its footprint circle, or
+        None for a point site without a footprint radius.
+    rings_km : tuple of float
+        The rings' outer edges.
+    radius_m : float or None
+        Footprint radius given to point sites.
+    """
+
+    concessions: gpd.GeoDataFrame
+    sites: pd.DataFrame
+    zones: gpd.GeoDataFrame
+    pairs: pd.DataFrame
+    footprints: gpd.GeoSeries
+    rings_km: tuple[float, ...]
+    radius_m: float | None
+
+
+def compute_overlaps(
+    concessions: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    *,
+    rings_km: tuple[float, ...] = DEFAULT_RINGS_KM,
+    radius_m: float | None = None,
+) -> Overlaps:
+    """Intersect a concession layer with a site layer.
+
+    Parameters
+    ----------
+    concessions : GeoDataFrame
+        Normalised, validated concessions in EPSG:4326 (``conc_id``, ``holder``,
+        ``lic_type``, polygon geometry).
+    sites : GeoDataFrame
+        Normalised, validated sites in EPSG:4326 (``site_id``, points and/or polygons).
+    rings_km : tuple of float, keyword-only
+        Increasing outer edges of the proximity rings, in km.
+    radius_m : float, optional, keyword-only
+        Footprint radius of point sites: their circles count in overlap areas.
+
+    Returns
+    -------
+    Overlaps
+        See :class:`Overlaps` for each frame's columns.
+
+    Raises
+    ------
+    CRSError
+        A layer is not in EPSG:4326.
+    SchemaError
+        ``rings_km`` is not increasing and positive, or ``radius_m`` is not positive.
+    GeometryError
+        Concessions that are not polygons, or invalid geometry (validate first).
+    """
+    rings = _check_options(rings_km, radius_m)
+    _check_layers(concessions, sites)
+    conc_geoms = np.asarray(concessions.geometry.values, dtype=object)
+    site_geoms = np.asarray(sites.geometry.values, dtype=object)
+    conc_rank = concessions["lic_type"].map(_RANK_OF_LIC).fillna(len(LIC_TYPES) - 1)
+    conc_rank = conc_rank.to_numpy(dtype=int)
+    conc_ids = concessions["conc_id"].astype(str).to_numpy()
+
+    inside = _inside_pairs(conc_geoms, site_geoms, conc_rank, conc_ids)
+    footprints = _footprints(site_geoms, radius_m)
+    zones = _zones(concessions, conc_geoms, footprints)
+    near, nearest = _ring_pairs(conc_geoms, site_geoms, inside, rings)
+    pairs = pd.concat([inside, near], ignore_index=True)[list(PAIR_COLUMNS)]
+
+    with_area = concessions.copy()
+    with_area["area_ha"] = area_ha(conc_geoms)
+    site_table = _site_table(sites, site_geoms, footprints, inside, conc_rank, conc_ids,
+                             nearest)
+    return Overlaps(
+        concessions=with_area,
+        sites=site_table,
+        zones=zones,
+        pairs=pairs,
+        footprints=gpd.GeoSeries(footprints, crs=sites.crs),
+        rings_km=rings,
+        radius_m=radius_m,
+    )
+
+
+def _check_options(
+    rings_km: tuple[float, ...], radius_m: float | None
+) -> tuple[float, ...]:
+    rings = tuple(float(r) for r in rings_km)
+    if not rings or any(r <= 0 for r in rings) or list(rings) != sorted(set(rings)):
+        raise SchemaError(
+            f"rings_km must be increasing positive distances in km, got {rings_km!r}; "
+            "for example 1,5,10."
+        )
+    if radius_m is not None and not (np.isfinite(radius_m) and radius_m > 0):
+        raise SchemaError(f"radius_m must be a positive number of metres, got {radius_m!r}.")
+    return rings
+
+
+def _check_layers(concessions: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> None:
+    for label, layer in (("concessions", concessions), ("sites", sites)):
+        if layer.crs is None or not layer.crs.equals(pyproj.CRS("EPSG:4326")):
+            raise CRSError(
+                f"The {label} layer must be in EPSG:4326 (longitude/latitude), got "
+                f"{layer.crs}; read it with geo.io.read_layer, which reprojects."
+            )
+    for column in ("conc_id", "lic_type"):
+        if column not in concessions:
+            raise SchemaError(f"The concessions have no {column!r} column; normalise first.")
+    if "site_id" not in sites:
+        raise SchemaError("The sites have no 'site_id' column; normalise first.")
+    conc_types = concessions.geometry.geom_type
+    if not conc_types.isin(["Polygon", "MultiPolygon"]).all():
+        raise GeometryError("Concessions must be polygons; validate the layer first.")
+    if not (concessions.geometry.is_valid.all() and sites.geometry.is_valid.all()):
+        raise GeometryError("The layers hold invalid geometry; validate (repair) them first.")
+
+
+def _inside_pairs(
+    conc_geoms: np.ndarray, site_geoms: np.ndarray, conc_rank: np.ndarray, conc_ids: np.ndarray
+) -> pd.DataFrame:
+    """(site, concession) pairs where the site is inside, boundary points assigned once."""
+    tree = shapely.STRtree(conc_geoms)
+    site_pos, conc_pos = tree.query(site_geoms, predicate="intersects")
+    conc_g, site_g = conc_geoms[conc_pos], site_geoms[site_pos]
+    is_point = shapely.get_type_id(site_g) <= 0
+    point_in = is_point & shapely.contains(conc_g, site_g)
+    polygon_in = ~is_point & ~shapely.touches(conc_g, site_g)
+    pairs = pd.DataFrame({
+        "site": site_pos, "conc": conc_pos, "interior": point_in | polygon_in,
+        "rank": conc_rank[conc_pos], "conc_id": conc_ids[conc_pos],
+    })
+    on_boundary = pairs[is_point & ~point_in]
+    on_boundary = on_boundary[~on_boundary["site"].isin(pairs.loc[pairs["interior"], "site"])]
+    chosen = on_boundary.sort_values(["site", "rank", "conc_id"]).drop_duplicates("site")
+    inside = pd.concat([pairs[pairs["interior"]], chosen], ignore_index=True)
+    inside = inside.assign(inside=True, dist_km=0.0, ring=0)
+    return inside[list(PAIR_COLUMNS)].astype({"site": int, "conc": int, "ring": int})
+
+
+def _footprints(site_geoms: np.ndarray, radius_m: float | None) -> np.ndarray:
+    """Polygon footprint of each site: its polygon, a circle around a point, or None."""
+    is_point = shapely.get_type_id(site_geoms) <= 0
+    footprints = np.where(is_point, None, site_geoms)
+    if radius_m is not None and is_point.any():
+        footprints[is_point] = geodesic_circles(site_geoms[is_point], radius_m)
+    return footprints
+
+
+def _zones(
+    concessions: gpd.GeoDataFrame, conc_geoms: np.ndarray, footprints: np.ndarray
+) -> gpd.GeoDataFrame:
+    """Per concession, its intersection with the union of the footprints touching it."""
+    has = np.flatnonzero(shapely.is_geometry(footprints))
+    tree = shapely.STRtree(conc_geoms)
+    fp_pos, conc_pos = tree.query(footprints[has], predicate="intersects")
+    pieces = shapely.intersection(conc_geoms[conc_pos], footprints[has][fp_pos])
+    polygonal = shapely.get_type_id(pieces) >= 0
+    polygonal &= shapely.area(pieces) > 0
+    frame = gpd.GeoDataFrame(
+        {"conc": conc_pos[polygonal]}, geometry=pieces[polygonal], crs=concessions.crs
+    )
+    if len(frame) == 0:
+        return gpd.GeoDataFrame(
+            {c: pd.Series(dtype=object) for c in ZONE_COLUMNS if c != "geometry"},
+            geometry=gpd.GeoSeries([], crs=concessions.crs),
+        )
+    merged = _union_by(frame, "conc")
+    merged = merged[~shapely.is_empty(merged.geometry.values)]
+    merged["geometry"] = _polygonal(merged.geometry.values)
+    conc = merged["conc"].to_numpy()
+    zones = gpd.GeoDataFrame(
+        {
+            "conc_id": concessions["conc_id"].to_numpy()[conc],
+            "holder": concessions.get("holder", pd.Series(None, index=concessions.index))
+            .to_numpy()[conc],
+            "lic_type": concessions["lic_type"].to_numpy()[conc],
+            "area_ha": area_ha(merged.geometry.values),
+        },
+        geometry=merged.geometry.values,
+        crs=concessions.crs,
+    )
+    return zones[list(ZONE_COLUMNS)].reset_index(drop=True)
+
+
+def _union_by(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
+    """Union geometries per ``key``; groups of one are passed through untouched."""
+    sizes = frame.groupby(key)[key].transform("size")
+    single = frame[sizes == 1]
+    multiple = frame[sizes > 1]
+    dissolved = multiple.dissolve(by=key, as_index=False) if len(multiple) else multiple
+    return pd.concat([single, dissolved], ignore_index=True).sort_values(key)
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Drop line and point debris that intersections leave in collections."""
+    collection = shapely.get_type_id(geoms) == 7
+    if not collection.any():
+        return geoms
+    out = geoms.copy()
+    parts, owner = shapely.get_parts(geoms[collection], return_index=True)
+    keep = shapely.get_type_id(parts) == 3
+    owners, dense = np.unique(owner[keep], return_inverse=True)
+    rebuilt = np.full(collection.sum(), shapely.from_wkt("MULTIPOLYGON EMPTY"), dtype=object)
+    rebuilt[owners] = shapely.multipolygons(parts[keep], indices=dense)
+    out[np.flatnonzero(collection)] = rebuilt
+    return out
+
+
+def _ring_pairs(
+    conc_geoms: np.ndarray,
+    site_geoms: np.ndarray,
+    inside: pd.DataFrame,
+    rings: tuple[float, ...],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ring pairs within the outer ring, and each site's nearest concession.
+
+    Sites are grouped by UTM zone; in each zone the candidates are found with the spatial
+    index in metres and their distance is then measured geodesically.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The ring pairs (:data:`PAIR_COLUMNS`) and, per site position, ``conc`` (position of
+        the nearest concession, -1 when there is none) and ``dist_km`` (0 inside).
+    """
+    outer_m = rings[-1] * 1000.0
+    found: list[pd.DataFrame] = []
+    nearest = pd.DataFrame({"conc": -1, "dist_km": np.nan}, index=range(len(site_geoms)))
+    for epsg, rows in utm_groups(site_geoms):
+        local_sites = to_crs(site_geoms[rows], epsg)
+        conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg, outer_m)
+        tree = shapely.STRtree(local_geoms)
+        s, c = tree.query(local_sites, predicate="dwithin", distance=outer_m * _SEARCH_MARGIN)
+        km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
+        found.append(pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km}))
+        s, c = tree.query_nearest(local_sites, all_matches=False)
+        nearest.loc[rows[s], "conc"] = conc_index[c]
+        nearest.loc[rows[s], "dist_km"] = nearest_points_km(local_sites[s], local_geoms[c], epsg)
+    candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
+        {"site": pd.Series(dtype=int), "conc": pd.Series(dtype=int), "dist_km": []}
+    )
+    closest = candidates.sort_values("dist_km").drop_duplicates("site").set_index("site")
+    closer = closest.index[closest["dist_km"] < nearest.loc[closest.index, "dist_km"]]
+    nearest.loc[closer, ["conc", "dist_km"]] = closest.loc[closer, ["conc", "dist_km"]]
+    first_inside = inside.drop_duplicates("site").set_index("site")["conc"]
+    nearest.loc[first_inside.index, "conc"] = first_inside
+    nearest.loc[first_inside.index, "dist_km"] = 0.0
+
+    keyed = candidates.merge(inside[["site", "conc"]], how="left", indicator=True)
+    near = keyed[(keyed["_merge"] == "left_only") & (keyed["dist_km"] <= rings[-1])]
+    ring = np.searchsorted(np.asarray(rings), near["dist_km"].to_numpy(), side="left") + 1
+    near = near.assign(inside=False, ring=ring)[list(PAIR_COLUMNS)]
+    return near.astype({"site": int, "conc": int, "ring": int}), nearest
+
+
+def _local_concessions(
+    conc_geoms: np.ndarray, group_sites: np.ndarray, epsg: int, outer_m: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Concessions worth projecting into this zone: all of them (small layers) or nearby."""
+    if len(conc_geoms) <= 5000:
+        index = np.arange(len(conc_geoms))
+    else:
+        pad = outer_m / 1000.0 / 100.0 + 1.0  # degrees; generous at any latitude below 80
+        minx, miny, maxx, maxy = shapely.total_bounds(group_sites)
+        area = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
+        index = shapely.STRtree(conc_geoms).query(area)
+        if len(index) == 0:
+            index = np.arange(len(conc_geoms))
+    return index, to_crs(conc_geoms[index], epsg)
+
+
+def _site_table(
+    sites: gpd.GeoDataFrame,
+    site_geoms: np.ndarray,
+    footprints: np.ndarray,
+    inside: pd.DataFrame,
+    conc_rank: np.ndarray,
+    conc_ids: np.ndarray,
+    nearest: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per site: tenure, deciding concession, distance and the attributes stats use."""
+    best = inside.assign(rank=conc_rank[inside["conc"]], conc_id=conc_ids[inside["conc"]])
+    best = best.sort_values(["site", "rank", "conc_id"]).drop_duplicates("site")
+    tenure = np.full(len(sites), "unlicensed", dtype=object)
+    conc_of = np.full(len(sites), None, dtype=object)
+    tenure[best["site"]] = [
+        _TENURE_OF_LIC[LIC_TYPES[r]] for r in best["rank"].to_numpy()
+    ]
+    conc_of[best["site"]] = best["conc_id"].to_numpy()
+    n_conc = np.bincount(inside["site"], minlength=len(sites))
+    points = shapely.point_on_surface(site_geoms)
+    table = pd.DataFrame({
+        "site_id": sites["site_id"].astype(str).to_numpy(),
+        "tenure": pd.Categorical(tenure, categories=TENURE_CLASSES),
+        "conc_id": conc_of,
+        "dist_km": np.round(nearest["dist_km"].to_numpy(dtype=float), 4),
+        "n_conc": n_conc,
+        "is_polygon": shapely.get_type_id(site_geoms) > 0,
+        "area_ha": area_ha(footprints),
+        "lon": shapely.get_x(points),
+        "lat": shapely.get_y(points),
+    })
+    near = nearest["conc"].to_numpy(dtype=int)
+    table["near_id"] = np.where(near >= 0, conc_ids[np.maximum(near, 0)], None)
+    table.loc[table["conc_id"].notna(), "near_id"] = table["conc_id"]
+    for column in ("name", "workers", "mercury", "armed", "child_lab", "gold", "seen",
+                   "province"):
+        table[column] = sites[column].array if column in sites else pd.NA
+    table["country"] = country_of(table["lon"].to_numpy(), table["lat"].to_numpy())
+    return table[list(SITE_RESULT_COLUMNS)]

@@ -1,0 +1,432 @@
+"""Schemas of every layer and table the engine produces, and the import mapping.
+
+Each frame the engine returns has its columns defined once, here. Source layers are
+normalised to the concession and site schemas by :func:`normalise_concessions` and
+:func:`normalise_sites`, which map source columns to the schema's names (known sources: the
+DRC mining cadastre, CAMI, and IPIS artisanal-site visits; any other source through a guesser
+that picks the source's own identifier column) and keep the source's own columns.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import box
+>>> raw = gpd.GeoDataFrame({"licence_id": ["ML-1"], "type": ["Mining Lease"]},
+...                        geometry=[box(0, 0, 1, 1)], crs=4326)
+>>> normalise_concessions(raw)[["conc_id", "lic_type"]].iloc[0].tolist()
+['ML-1', 'exploitation']
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo.errors import SchemaError
+
+LayerKind = Literal["concessions", "sites"]
+
+# --- normalised layers -------------------------------------------------------------------
+
+#: Licence types, in the order a site's tenure class is decided (first match wins).
+LIC_TYPES: tuple[str, ...] = ("exploitation", "exploration", "asm_zone", "small_scale", "other")
+
+#: Tenure classes of a site, first match wins; ``unlicensed`` is land free of titles.
+TENURE_CLASSES: tuple[str, ...] = (
+    "exploitation",
+    "exploration",
+    "asm_zone",
+    "small_scale",
+    "other_title",
+    "unlicensed",
+)
+
+#: Plain-language labels of the normalised values, for pages and exports.
+LIC_TYPE_LABELS: dict[str, str] = {
+    "exploitation": "Exploitation permit / mining lease",
+    "exploration": "Exploration permit",
+    "asm_zone": "Artisanal mining zone",
+    "small_scale": "Small-scale mining permit",
+    "other": "Other title",
+}
+TENURE_LABELS: dict[str, str] = {
+    "exploitation": "Inside an exploitation permit",
+    "exploration": "Inside an exploration permit",
+    "asm_zone": "Inside an artisanal mining zone",
+    "small_scale": "Inside a small-scale permit",
+    "other_title": "Inside another title",
+    "unlicensed": "On land free of titles",
+}
+
+#: Red flags carried by sites, as ``column: label``.
+RED_FLAGS: dict[str, str] = {
+    "mercury": "Mercury used",
+    "armed": "Armed actors present",
+    "child_lab": "Children under 15 working",
+}
+
+CONCESSION_COLUMNS: tuple[str, ...] = (
+    "conc_id", "name", "holder", "lic_type", "status", "expiry", "province",
+)
+SITE_COLUMNS: tuple[str, ...] = (
+    "site_id", "name", "workers", "mercury", "armed", "child_lab", "seen", "gold", "province",
+)
+ID_COLUMN: dict[LayerKind, str] = {"concessions": "conc_id", "sites": "site_id"}
+
+# --- engine outputs ----------------------------------------------------------------------
+
+#: Overlap zones: one (multi)polygon per concession that artisanal site polygons overlap.
+ZONE_COLUMNS: tuple[str, ...] = ("conc_id", "holder", "lic_type", "area_ha", "geometry")
+
+#: One row per site: where it sits relative to the concessions.
+SITE_RESULT_COLUMNS: tuple[str, ...] = (
+    "site_id", "name", "tenure", "conc_id", "dist_km", "near_id", "n_conc", "workers",
+    "mercury", "armed", "child_lab", "gold", "seen", "province", "country", "is_polygon",
+    "area_ha",
+    "lon", "lat",
+)
+
+#: One row per concession; the ``sites_r<k>`` columns (one per ring) follow ``sites_in``.
+CONCESSION_STAT_HEAD: tuple[str, ...] = (
+    "conc_id", "name", "holder", "lic_type", "status", "expiry", "area_ha", "overlap_ha",
+    "overlap_pct", "sites_in",
+)
+CONCESSION_STAT_TAIL: tuple[str, ...] = ("workers_in", "mercury_in", "armed_in", "child_in")
+
+#: Grouped statistics (per holder, licence type, province, country, year).
+GROUP_STAT_COLUMNS: tuple[str, ...] = (
+    "concessions", "area_ha", "overlap_ha", "overlap_pct", "sites_in", "workers_in",
+    "mercury_in", "armed_in", "child_in",
+)
+REGION_STAT_COLUMNS: tuple[str, ...] = (
+    "sites", "sites_in", "share_in_pct", "workers", "workers_in", "mercury_in", "armed_in",
+    "child_in", "overlap_ha",
+)
+YEAR_STAT_COLUMNS: tuple[str, ...] = (
+    "year", "sites_in", "sites_out", "workers_in", "workers_out",
+)
+
+#: The validation report: one row per problem found.
+REPORT_COLUMNS: tuple[str, ...] = ("rule", "row", "id", "detail")
+
+
+def ring_columns(n_rings: int) -> list[str]:
+    """Names of the per-ring site-count columns, ``sites_r1`` ... ``sites_r<n>``."""
+    return [f"sites_r{k}" for k in range(1, n_rings + 1)]
+
+
+def concession_stat_columns(n_rings: int) -> list[str]:
+    """All columns of the per-concession table for ``n_rings`` proximity rings."""
+    return [*CONCESSION_STAT_HEAD, *ring_columns(n_rings), *CONCESSION_STAT_TAIL]
+
+
+# --- import mapping ----------------------------------------------------------------------
+
+#: DRC mining cadastre (CAMI) titles: schema column -> source column.
+CAMI_MAPPING: dict[str, str] = {
+    "conc_id": "name", "holder": "parties", "lic_type": "type", "status": "statut",
+    "expiry": "date_de1",
+}
+#: CAMI artisanal-zone (ZEA) exports.
+ZEA_MAPPING: dict[str, str] = {
+    "conc_id": "Code", "holder": "Parties", "lic_type": "Licence_", "status": "Status",
+}
+#: IPIS artisanal-mining site visits (``cod_mines_curated_all_opendata_p_ipis``).
+IPIS_MAPPING: dict[str, str] = {
+    "site_id": "pcode", "name": "name", "workers": "workers_numb", "mercury": "mercury",
+    "armed": "presence", "child_lab": "childunder15", "seen": "visit_date",
+    "gold": "is_gold_mine", "province": "province",
+}
+KNOWN_MAPPINGS: dict[LayerKind, dict[str, dict[str, str]]] = {
+    "concessions": {"CAMI cadastre": CAMI_MAPPING, "CAMI artisanal zones": ZEA_MAPPING},
+    "sites": {"IPIS site visits": IPIS_MAPPING},
+}
+
+#: Source values of licence types: lower-cased source value -> ``lic_type``.
+LIC_TYPE_VALUES: dict[str, str] = {
+    "pe": "exploitation", "per": "exploitation", "pr (as)": "exploration",
+    "pr (pp)": "exploration", "pr": "exploration", "zea": "asm_zone", "pepm": "small_scale",
+    **{value: value for value in LIC_TYPES},
+}
+#: Keywords for licence types of other sources, tried in order on the lower-cased value.
+_LIC_TYPE_KEYWORDS: tuple[tuple[str, str], ...] = (
+    (r"artisan|\basm\b|garimp|zea\b|zone d.exploitation artisanale", "asm_zone"),
+    (r"small|petite|pequeñ|pequen|\bpml\b|\bsml\b|small.scale", "small_scale"),
+    (r"explor|prospect|reconnaiss|recherche|\bpl\b|\bel\b", "exploration"),
+    (r"exploit|lease|\bml\b|mining licen[cs]e|concesi[oó]n minera|lavra|\bpe\b", "exploitation"),
+)
+
+#: Candidate source column names for each schema column, tried in order, case-insensitive.
+_CANDIDATES: dict[LayerKind, dict[str, tuple[str, ...]]] = {
+    "concessions": {
+        "conc_id": ("conc_id", "licence_id", "license_id", "licence_no", "license_no",
+                    "title_id", "permit_id", "permit_no", "tenement_id", "code", "id",
+                    "numero", "number", "fid", "name"),
+        "name": ("name", "nom", "nombre", "nome", "title_name", "permit_name"),
+        "holder": ("holder", "parties", "company", "owner", "titulaire", "titular",
+                   "titular_nome", "operator", "licensee"),
+        "lic_type": ("lic_type", "licence_type", "license_type", "type", "licence",
+                     "license", "licence_", "title_type", "category", "tipo", "group"),
+        "status": ("status", "statut", "estado", "situacao", "state"),
+        "expiry": ("expiry", "expiry_date", "expires", "date_expiry", "end_date",
+                   "date_de1", "expiration", "vencimiento"),
+        "province": ("province", "provincia", "region", "state_name", "uf", "departamen"),
+    },
+    "sites": {
+        "site_id": ("site_id", "pcode", "code", "id", "fid", "site_code", "uid"),
+        "name": ("name", "site_name", "nom", "nombre", "nome"),
+        "workers": ("workers", "workers_numb", "n_workers", "miners", "creuseurs",
+                    "travailleurs", "workforce"),
+        "mercury": ("mercury", "mercure", "hg", "mercurio"),
+        "armed": ("armed", "presence", "armed_actors", "armed_presence", "armed_group"),
+        "child_lab": ("child_lab", "childunder15", "child_labour", "child_labor", "children"),
+        "seen": ("seen", "visit_date", "date", "date_seen", "observed", "first_seen",
+                 "last_seen", "year", "detected"),
+        "gold": ("gold", "is_gold_mine", "is_gold", "or"),
+        "province": ("province", "provincia", "region", "state_name", "uf"),
+    },
+}
+
+#: Columns a known source may lack and still be recognised by the rest.
+_OPTIONAL_SOURCE_COLUMNS = {"date_de1", "childunder15", "mercury", "province"}
+
+_TRUE = {"1", "1.0", "true", "t", "yes", "y", "oui", "o", "si", "sí", "sim", "x"}
+_FALSE = {"0", "0.0", "false", "f", "no", "n", "non", "nao", "não"}
+_GOLD_WORDS = re.compile(r"^\s*(or|gold|oro|ouro|au)\s*$", re.IGNORECASE)
+
+
+def guess_mapping(columns: list[str], kind: LayerKind) -> dict[str, str]:
+    """Guess which source column feeds each schema column.
+
+    Parameters
+    ----------
+    columns : list of str
+        The source layer's attribute columns.
+    kind : {"concessions", "sites"}
+        Which schema to map to.
+
+    Returns
+    -------
+    dict
+        ``schema column -> source column``; schema columns with no match are absent. A known
+        source (CAMI, IPIS) is recognised by its columns and mapped by its own table.
+    """
+    source_name = known_source(columns, kind)
+    if source_name is not None:
+        table = KNOWN_MAPPINGS[kind][source_name]
+        return {target: source for target, source in table.items() if source in columns}
+    by_lower = {column.lower(): column for column in columns}
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for target, candidates in _CANDIDATES[kind].items():
+        for candidate in candidates:
+            source = by_lower.get(candidate)
+            if source is not None and source not in used:
+                mapping[target] = source
+                used.add(source)
+                break
+    return mapping
+
+
+def known_source(columns: list[str], kind: LayerKind) -> str | None:
+    """Name of the known source whose columns these are, or ``None``."""
+    present = set(columns)
+    for label, table in KNOWN_MAPPINGS[kind].items():
+        if present >= set(table.values()) - _OPTIONAL_SOURCE_COLUMNS:
+            return label
+    return None
+
+
+def normalise_concessions(
+    layer: gpd.GeoDataFrame, *, mapping: Mapping[str, str] | None = None
+) -> gpd.GeoDataFrame:
+    """Map a concession layer to the concession schema, keeping its source columns.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        The layer as read.
+    mapping : dict, optional
+        ``schema column -> source column``; guessed with :func:`guess_mapping` when omitted.
+        Entries given override the guess.
+
+    Returns
+    -------
+    GeoDataFrame
+        :data:`CONCESSION_COLUMNS` first (``conc_id`` str, ``name``, ``holder``,
+        ``lic_type`` one of :data:`LIC_TYPES`, ``status``, ``expiry`` date or null,
+        ``province``), then the source columns, then ``geometry``. Row order is kept.
+    """
+    table = _resolve_mapping(layer, "concessions", mapping)
+    out = _start_frame(layer, "concessions", table)
+    out["name"] = _text(layer, table.get("name")).fillna(out["conc_id"])
+    out["holder"] = _text(layer, table.get("holder"))
+    out["lic_type"] = normalise_lic_type(_text(layer, table.get("lic_type")))
+    out["status"] = _text(layer, table.get("status"))
+    out["expiry"] = _dates(layer, table.get("expiry"))
+    out["province"] = _text(layer, table.get("province"))
+    return _finish_frame(layer, out, CONCESSION_COLUMNS)
+
+
+def normalise_sites(
+    layer: gpd.GeoDataFrame, *, mapping: Mapping[str, str] | None = None
+) -> gpd.GeoDataFrame:
+    """Map an artisanal-site layer to the site schema, keeping its source columns.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        The layer as read (points, polygons or both).
+    mapping : dict, optional
+        ``schema column -> source column``; guessed with :func:`guess_mapping` when omitted.
+
+    Returns
+    -------
+    GeoDataFrame
+        :data:`SITE_COLUMNS` first (``site_id`` str, ``name``, ``workers`` Int64,
+        ``mercury``/``armed``/``child_lab``/``gold`` nullable booleans, ``seen`` date,
+        ``province``), then the source columns, then ``geometry``.
+    """
+    table = _resolve_mapping(layer, "sites", mapping)
+    out = _start_frame(layer, "sites", table)
+    out["name"] = _text(layer, table.get("name")).fillna(out["site_id"])
+    out["workers"] = _integers(layer, table.get("workers"))
+    for flag in RED_FLAGS:
+        out[flag] = _booleans(layer, table.get(flag))
+    out["seen"] = _dates(layer, table.get("seen"))
+    out["gold"] = _gold(layer, table.get("gold"))
+    out["province"] = _text(layer, table.get("province"))
+    return _finish_frame(layer, out, SITE_COLUMNS)
+
+
+def normalise(
+    layer: gpd.GeoDataFrame, kind: LayerKind, *, mapping: Mapping[str, str] | None = None
+) -> gpd.GeoDataFrame:
+    """Normalise ``layer`` to the schema of ``kind``; see the two functions it calls."""
+    if kind == "concessions":
+        return normalise_concessions(layer, mapping=mapping)
+    if kind == "sites":
+        return normalise_sites(layer, mapping=mapping)
+    raise SchemaError(f"kind must be 'concessions' or 'sites', got {kind!r}.")
+
+
+def normalise_lic_type(values: pd.Series) -> pd.Series:
+    """Map source licence-type values to :data:`LIC_TYPES` (unknown or empty -> ``other``)."""
+    lowered = values.astype("string").str.strip().str.lower()
+    result = lowered.map(LIC_TYPE_VALUES).astype(object)
+    unknown = result.isna() & lowered.notna()
+    for pattern, lic_type in _LIC_TYPE_KEYWORDS:
+        hit = unknown & lowered.str.contains(pattern, regex=True).fillna(False).astype(bool)
+        result[hit] = lic_type
+        unknown &= ~hit
+    return result.fillna("other").astype(str)
+
+
+def empty_frame(columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """An empty DataFrame with ``columns``: empty results keep their schema."""
+    return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _resolve_mapping(
+    layer: gpd.GeoDataFrame, kind: LayerKind, mapping: Mapping[str, str] | None
+) -> dict[str, str]:
+    columns = [c for c in layer.columns if c != layer.geometry.name]
+    table = guess_mapping(columns, kind)
+    for target, source in (mapping or {}).items():
+        if target not in _CANDIDATES[kind]:
+            allowed = ", ".join(_CANDIDATES[kind])
+            raise SchemaError(f"Cannot map to {target!r}: the {kind} columns are {allowed}.")
+        if source in (None, ""):
+            table.pop(target, None)
+        elif source not in columns:
+            raise SchemaError(
+                f"Column {source!r} chosen for {target!r} is not in the file; "
+                f"its columns are {', '.join(map(str, columns))}."
+            )
+        else:
+            table[target] = source
+    return table
+
+
+def _start_frame(
+    layer: gpd.GeoDataFrame, kind: LayerKind, table: dict[str, str]
+) -> pd.DataFrame:
+    id_column = ID_COLUMN[kind]
+    ids = _text(layer, table.get(id_column))
+    prefix = "C" if kind == "concessions" else "S"
+    generated = pd.Series([f"{prefix}{i + 1}" for i in range(len(layer))], index=layer.index)
+    out = pd.DataFrame(index=layer.index)
+    out[id_column] = ids.fillna(generated).astype(str)
+    return out
+
+
+def _finish_frame(
+    layer: gpd.GeoDataFrame, out: pd.DataFrame, columns: tuple[str, ...]
+) -> gpd.GeoDataFrame:
+    geometry_name = layer.geometry.name
+    kept = [c for c in layer.columns if c not in columns and c != geometry_name]
+    frame = pd.concat([out[list(columns)], layer[kept]], axis=1)
+    frame["geometry"] = layer.geometry.values
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=layer.crs).reset_index(drop=True)
+
+
+def _column(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    if source is None:
+        return pd.Series(pd.NA, index=layer.index, dtype=object)
+    return layer[source]
+
+
+def _text(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    values = _column(layer, source)
+    as_float = pd.to_numeric(values, errors="coerce")
+    is_whole = as_float.notna() & (as_float == np.floor(as_float.fillna(0)))
+    text = values.astype(object).where(values.notna(), None)
+    text = text.map(lambda v: v if v is None else str(v).strip())
+    text[is_whole] = as_float[is_whole].astype("int64").astype(str)
+    return text.where(text.notna() & (text != ""), None).astype(object)
+
+
+def _integers(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    values = pd.to_numeric(_column(layer, source), errors="coerce")
+    values = values.where(values >= 0)
+    return values.round().astype("Int64")
+
+
+def _booleans(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    text = _column(layer, source).astype("string").str.strip().str.lower()
+    result = pd.Series(pd.NA, index=layer.index, dtype="boolean")
+    result[text.isin(_TRUE).fillna(False).astype(bool)] = True
+    result[text.isin(_FALSE).fillna(False).astype(bool)] = False
+    return result
+
+
+def _gold(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    if source is not None:
+        return _booleans(layer, source)
+    minerals = [c for c in layer.columns if str(c).lower().startswith(("mineral", "commodity"))]
+    if not minerals:
+        return pd.Series(pd.NA, index=layer.index, dtype="boolean")
+    hits = pd.concat(
+        [layer[c].astype("string").str.contains(_GOLD_WORDS).fillna(False) for c in minerals],
+        axis=1,
+    )
+    return hits.any(axis=1).astype("boolean")
+
+
+def _dates(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    values = _column(layer, source)
+    if source is None:
+        return pd.Series(pd.NaT, index=layer.index, dtype="datetime64[ms]")
+    numeric = pd.to_numeric(values, errors="coerce")
+    years = numeric.where((numeric >= 1900) & (numeric <= 2100))
+    text = values.astype("string").str.slice(0, 10)
+    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    from_years = pd.to_datetime(years.astype("Int64").astype("string") + "-01-01", errors="coerce")
+    return parsed.where(years.isna(), from_years).astype("datetime64[ms]")

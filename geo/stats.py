@@ -1,0 +1,278 @@
+"""Coexistence statistics from :class:`geo.overlap.Overlaps`.
+
+Per concession, per group of concessions (holder, licence type), per region of the sites
+(province, country) and per year of ``seen``, plus union-based totals. Areas of groups and
+totals are areas of unions: where concessions (or site polygons) overlap each other the shared
+land is counted once.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import Point, box
+>>> from geo.overlap import compute_overlaps
+>>> conc = gpd.GeoDataFrame({"conc_id": ["A"], "holder": ["H"], "lic_type": ["exploration"]},
+...                         geometry=[box(0, 0, 0.1, 0.1)], crs=4326)
+>>> sites = gpd.GeoDataFrame({"site_id": ["s1"], "workers": [40]},
+...                          geometry=[Point(0.05, 0.05)], crs=4326)
+>>> concession_stats(compute_overlaps(conc, sites))[["conc_id", "sites_in", "workers_in"]]
+  conc_id  sites_in  workers_in
+0       A         1          40
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.measure import area_ha
+from geo.overlap import Overlaps
+from geo.schema import (
+    CONCESSION_STAT_HEAD,
+    GROUP_STAT_COLUMNS,
+    RED_FLAGS,
+    REGION_STAT_COLUMNS,
+    TENURE_CLASSES,
+    YEAR_STAT_COLUMNS,
+    concession_stat_columns,
+    ring_columns,
+)
+
+ConcessionGroup = Literal["holder", "lic_type", "status"]
+SiteRegion = Literal["province", "country"]
+_FLAG_COUNTS = {"mercury": "mercury_in", "armed": "armed_in", "child_lab": "child_in"}
+
+
+def concession_stats(overlaps: Overlaps) -> pd.DataFrame:
+    """One row per concession: area, overlap, sites inside and per ring, workers, red flags.
+
+    Returns
+    -------
+    DataFrame
+        Columns :func:`geo.schema.concession_stat_columns` for the rings used, in the
+        concessions' order. ``overlap_pct`` is the share of the concession's area.
+    """
+    conc = overlaps.concessions
+    n = len(conc)
+    table = pd.DataFrame({
+        column: conc[column].to_numpy() if column in conc else None
+        for column in CONCESSION_STAT_HEAD[:6]
+    })
+    table["area_ha"] = conc["area_ha"].to_numpy()
+    overlap = overlaps.zones.groupby("conc_id")["area_ha"].sum()
+    table["overlap_ha"] = table["conc_id"].map(overlap).fillna(0.0).to_numpy()
+    table["overlap_pct"] = _percent(table["overlap_ha"], table["area_ha"])
+    pairs = overlaps.pairs
+    ring_names = ring_columns(len(overlaps.rings_km))
+    counts = pd.crosstab(pairs["conc"], pairs["ring"]).reindex(
+        index=range(n), columns=range(len(ring_names) + 1), fill_value=0
+    )
+    table["sites_in"] = counts[0].to_numpy()
+    for k, name in enumerate(ring_names, start=1):
+        table[name] = counts[k].to_numpy()
+    inside = pairs[pairs["inside"]].merge(
+        _site_measures(overlaps), left_on="site", right_index=True
+    )
+    sums = inside.groupby("conc")[["workers", *RED_FLAGS]].sum()
+    sums = sums.reindex(range(n), fill_value=0)
+    table["workers_in"] = sums["workers"].to_numpy().astype(int)
+    for flag, column in _FLAG_COUNTS.items():
+        table[column] = sums[flag].to_numpy().astype(int)
+    return table[concession_stat_columns(len(ring_names))]
+
+
+def group_stats(overlaps: Overlaps, by: ConcessionGroup) -> pd.DataFrame:
+    """Statistics per holder, licence type or status, with union-based areas.
+
+    Returns
+    -------
+    DataFrame
+        Index: the group's values; columns :data:`geo.schema.GROUP_STAT_COLUMNS`. A site
+        inside two concessions of the same group counts once for the group.
+    """
+    conc = overlaps.concessions
+    key = conc[by].fillna("(unknown)").astype(str).to_numpy()
+    conc_geoms = np.asarray(conc.geometry.values, dtype=object)
+    area = _union_area_by(conc_geoms, key)
+    zone_key = pd.Series(key, index=conc["conc_id"].to_numpy())
+    zone_groups = zone_key.reindex(overlaps.zones["conc_id"]).to_numpy()
+    overlap = _union_area_by(np.asarray(overlaps.zones.geometry.values, dtype=object),
+                             zone_groups)
+    table = pd.DataFrame({"concessions": pd.Series(key).value_counts()})
+    table["area_ha"] = area
+    table["overlap_ha"] = overlap.reindex(table.index).fillna(0.0)
+    table["overlap_pct"] = _percent(table["overlap_ha"], table["area_ha"])
+    inside = overlaps.pairs[overlaps.pairs["inside"]]
+    inside = inside.assign(group=key[inside["conc"].to_numpy()])
+    inside = inside.drop_duplicates(["group", "site"])
+    measured = inside.merge(_site_measures(overlaps), left_on="site", right_index=True)
+    sums = measured.groupby("group")[["workers", *RED_FLAGS]].sum()
+    table["sites_in"] = inside.groupby("group").size().reindex(table.index).fillna(0)
+    table["workers_in"] = sums["workers"].reindex(table.index).fillna(0)
+    for flag, column in _FLAG_COUNTS.items():
+        table[column] = sums[flag].reindex(table.index).fillna(0)
+    table.index.name = by
+    integer = ["concessions", "sites_in", "workers_in", *_FLAG_COUNTS.values()]
+    table[integer] = table[integer].astype(int)
+    return table[list(GROUP_STAT_COLUMNS)].sort_values("overlap_ha", ascending=False)
+
+
+def region_stats(overlaps: Overlaps, by: SiteRegion = "province") -> pd.DataFrame:
+    """Statistics per region the sites lie in (their ``province``, or ``country``).
+
+    Returns
+    -------
+    DataFrame
+        Index: the region; columns :data:`geo.schema.REGION_STAT_COLUMNS`.
+        ``overlap_ha`` is the union of that region's site footprints inside concessions.
+    """
+    sites = _site_measures(overlaps)
+    sites["region"] = overlaps.sites[by].fillna("(unknown)").astype(str).to_numpy()
+    sites["in"] = overlaps.sites["n_conc"].to_numpy() > 0
+    inside = sites[sites["in"]]
+    table = pd.DataFrame({"sites": sites.groupby("region").size()})
+    table["sites_in"] = inside.groupby("region").size().reindex(table.index).fillna(0)
+    table["share_in_pct"] = _percent(table["sites_in"], table["sites"])
+    table["workers"] = sites.groupby("region")["workers"].sum()
+    table["workers_in"] = inside.groupby("region")["workers"].sum().reindex(table.index)
+    for flag, column in _FLAG_COUNTS.items():
+        table[column] = inside.groupby("region")[flag].sum().reindex(table.index)
+    zones_union = shapely.union_all(np.asarray(overlaps.zones.geometry.values, dtype=object))
+    table["overlap_ha"] = _region_overlap(overlaps, sites["region"].to_numpy(), zones_union)
+    table = table.fillna(0)
+    integer = ["sites", "sites_in", "workers", "workers_in", *_FLAG_COUNTS.values()]
+    table[integer] = table[integer].astype(int)
+    table.index.name = by
+    return table[list(REGION_STAT_COLUMNS)].sort_values("sites", ascending=False)
+
+
+def year_stats(overlaps: Overlaps) -> pd.DataFrame:
+    """Sites and workers inside versus outside concessions per year of ``seen``.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`geo.schema.YEAR_STAT_COLUMNS`, one row per year with sites, sorted.
+    """
+    sites = _site_measures(overlaps)
+    seen = pd.to_datetime(overlaps.sites["seen"], errors="coerce")
+    sites["year"] = seen.dt.year.to_numpy()
+    sites["in"] = overlaps.sites["n_conc"].to_numpy() > 0
+    sites = sites.dropna(subset=["year"])
+    if sites.empty:
+        return pd.DataFrame({c: pd.Series(dtype=int) for c in YEAR_STAT_COLUMNS})
+    sites["year"] = sites["year"].astype(int)
+    grouped = sites.groupby(["year", "in"]).agg(n=("workers", "size"), w=("workers", "sum"))
+    wide = grouped.unstack("in", fill_value=0)
+    table = pd.DataFrame({
+        "year": wide.index.to_numpy(),
+        "sites_in": _col(wide, "n", True),
+        "sites_out": _col(wide, "n", False),
+        "workers_in": _col(wide, "w", True),
+        "workers_out": _col(wide, "w", False),
+    })
+    return table[list(YEAR_STAT_COLUMNS)].astype(int).reset_index(drop=True)
+
+
+def totals(overlaps: Overlaps) -> dict[str, object]:
+    """Headline numbers, union-based: shared land is counted once.
+
+    Returns
+    -------
+    dict
+        ``concessions``, ``sites``, ``sites_in``, ``sites_in_pct``, ``concession_ha`` (union
+        of concessions), ``overlap_ha`` (union of zones), ``site_ha`` (union of site
+        footprints), ``tenure`` (sites per tenure class), ``workers_in``,
+        ``workers_in_exploitation``, and the red flags of sites inside concessions.
+    """
+    sites = overlaps.sites
+    measures = _site_measures(overlaps)
+    inside = sites["n_conc"].to_numpy() > 0
+    conc_geoms = np.asarray(overlaps.concessions.geometry.values, dtype=object)
+    footprints = _footprints_of(overlaps)
+    tenure = sites["tenure"].value_counts().reindex(TENURE_CLASSES, fill_value=0)
+    exploitation = (sites["tenure"] == "exploitation").to_numpy()
+    result: dict[str, object] = {
+        "concessions": len(overlaps.concessions),
+        "sites": len(sites),
+        "sites_in": int(inside.sum()),
+        "sites_in_pct": round(100.0 * inside.sum() / len(sites), 2) if len(sites) else 0.0,
+        "concession_ha": float(area_ha([shapely.union_all(conc_geoms)])[0]),
+        "overlap_ha": _union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
+        "site_ha": _union_ha(footprints),
+        "tenure": {str(k): int(v) for k, v in tenure.items()},
+        "workers_in": int(measures.loc[inside, "workers"].sum()),
+        "workers_in_exploitation": int(measures.loc[exploitation, "workers"].sum()),
+    }
+    for flag, column in _FLAG_COUNTS.items():
+        result[column] = int(measures.loc[inside, flag].sum())
+    return result
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _site_measures(overlaps: Overlaps) -> pd.DataFrame:
+    """Per site position: workers (0 when unknown) and red flags as 0/1."""
+    sites = overlaps.sites
+    measures = pd.DataFrame(index=range(len(sites)))
+    workers = pd.to_numeric(pd.Series(sites["workers"].to_numpy()), errors="coerce")
+    measures["workers"] = workers.fillna(0).astype(int).to_numpy()
+    for flag in RED_FLAGS:
+        values = pd.Series(sites[flag].to_numpy(), dtype="boolean")
+        measures[flag] = values.fillna(False).astype(int).to_numpy()
+    return measures
+
+
+def _percent(part: pd.Series, whole: pd.Series) -> pd.Series:
+    whole = whole.astype(float)
+    share = 100.0 * part.astype(float) / whole.where(whole > 0)
+    return share.fillna(0.0).round(4)
+
+
+def _col(wide: pd.DataFrame, measure: str, inside: bool) -> np.ndarray:
+    if (measure, inside) in wide.columns:
+        return wide[(measure, inside)].to_numpy()
+    return np.zeros(len(wide), dtype=int)
+
+
+def _union_ha(geoms: np.ndarray) -> float:
+    present = geoms[shapely.is_geometry(geoms)]
+    if len(present) == 0:
+        return 0.0
+    return float(area_ha([shapely.union_all(present)])[0])
+
+
+def _union_area_by(geoms: np.ndarray, keys: np.ndarray) -> pd.Series:
+    """Area (ha) of the union of the geometries of each key."""
+    if len(geoms) == 0:
+        return pd.Series(dtype=float)
+    frame = gpd.GeoDataFrame({"key": keys}, geometry=list(geoms), crs=4326)
+    sizes = frame.groupby("key")["key"].transform("size")
+    dissolved = frame[sizes > 1].dissolve(by="key")
+    single = frame[sizes == 1].set_index("key")
+    merged = pd.concat([single.geometry, dissolved.geometry])
+    return pd.Series(area_ha(merged.values), index=merged.index)
+
+
+def _footprints_of(overlaps: Overlaps) -> np.ndarray:
+    return np.asarray(overlaps.footprints.values, dtype=object)
+
+
+def _region_overlap(
+    overlaps: Overlaps, regions: np.ndarray, zones_union: object
+) -> pd.Series:
+    """Per region, area of the union of its site footprints inside any concession."""
+    footprints = _footprints_of(overlaps)
+    present = shapely.is_geometry(footprints)
+    if not present.any() or zones_union is None or shapely.is_empty(zones_union):
+        return pd.Series(dtype=float)
+    frame = gpd.GeoDataFrame(
+        {"region": regions[present]}, geometry=list(footprints[present]), crs=4326
+    )
+    per_region = frame.dissolve(by="region").geometry
+    clipped = shapely.intersection(np.asarray(per_region.values, dtype=object), zones_union)
+    return pd.Series(area_ha(clipped), index=per_region.index)

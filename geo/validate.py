@@ -1,0 +1,321 @@
+"""Validation and repair of a normalised layer, collected into one report.
+
+Every problem found becomes one row of the report (rule, row, id, detail). Invalid geometry
+is repaired with :func:`shapely.make_valid` (polygon parts kept) and counted; features that
+cannot be used (null or empty geometry, wrong type, coordinates out of range) are left out
+and counted; duplicate identifiers are made unique; features far from the rest of the layer
+and a layer that looks like swapped latitude and longitude are reported.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import Polygon, box
+>>> bowtie = Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
+>>> layer = gpd.GeoDataFrame({"site_id": ["a", "b"]}, geometry=[box(0, 0, 1, 1), bowtie],
+...                          crs=4326)
+>>> clean, report = validate_layer(layer, "sites")
+>>> report.n_repaired, len(clean)
+(1, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.errors import CRSError, GeometryError
+from geo.schema import ID_COLUMN, REPORT_COLUMNS, LayerKind
+
+#: Report rules, with the plain sentence each stands for and whether the feature is kept.
+RULES: dict[str, tuple[str, bool]] = {
+    "invalid_geometry": ("geometry was invalid and has been repaired", True),
+    "empty_geometry": ("geometry is missing or empty, so the feature was left out", False),
+    "wrong_geometry_type": ("geometry type cannot be used, so the feature was left out", False),
+    "out_of_range": ("coordinates are outside longitude/latitude range and were left out", False),
+    "swapped_lat_lon": ("latitude and longitude look swapped", False),
+    "duplicate_id": ("identifier was already used and has been made unique", True),
+    "far_outside": ("feature lies far outside the rest of the layer (kept; check it)", True),
+}
+
+#: A feature farther than this many times the layer's 95th-percentile spread is reported.
+OUTLIER_SPREAD_FACTOR = 3.0
+#: ... or farther than this from any other feature of the layer (km).
+OUTLIER_MIN_KM = 500.0
+#: Kilometres per degree of latitude, for the rough distances of the outlier rule only.
+KM_PER_DEGREE = 111.2
+
+_POLYGONAL = {"Polygon", "MultiPolygon"}
+_PUNCTUAL = {"Point", "MultiPoint"}
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What validation found in one layer.
+
+    Attributes
+    ----------
+    kind : {"concessions", "sites"}
+    issues : DataFrame
+        One row per problem, columns :data:`geo.schema.REPORT_COLUMNS`; ``row`` is the
+        feature's 1-based position in the file.
+    n_input, n_kept, n_repaired, n_dropped : int
+        Features read, kept, repaired (kept) and left out.
+    """
+
+    kind: LayerKind
+    issues: pd.DataFrame = field(repr=False)
+    n_input: int
+    n_kept: int
+    n_repaired: int
+    n_dropped: int
+
+    def counts(self) -> dict[str, int]:
+        """Number of problems per rule, rules with none left out."""
+        return {str(k): int(v) for k, v in self.issues["rule"].value_counts().items()}
+
+    def sentences(self) -> list[str]:
+        """The report in plain words, one sentence per rule that fired."""
+        return [
+            f"{count} feature{'s' if count != 1 else ''}: {RULES[rule][0]}."
+            for rule, count in self.counts().items()
+        ]
+
+    def to_dict(self) -> dict[str, object]:
+        """Counts as a JSON-ready dict."""
+        return {
+            "features_read": self.n_input,
+            "features_kept": self.n_kept,
+            "repaired": self.n_repaired,
+            "left_out": self.n_dropped,
+            "problems": self.counts(),
+        }
+
+
+def validate_layer(
+    layer: gpd.GeoDataFrame,
+    kind: LayerKind,
+    *,
+    reference_bounds: tuple[float, float, float, float] | None = None,
+) -> tuple[gpd.GeoDataFrame, ValidationReport]:
+    """Check, repair and clean a normalised layer.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame
+        A layer in EPSG:4326 normalised by :mod:`geo.schema` (it has the kind's id column).
+    kind : {"concessions", "sites"}
+        Concessions must be polygons; sites may be points or polygons.
+    reference_bounds : tuple, optional
+        ``(minx, miny, maxx, maxy)`` of the other layer: a layer that misses it while its
+        swapped coordinates meet it is refused as swapped latitude/longitude.
+
+    Returns
+    -------
+    (GeoDataFrame, ValidationReport)
+        The usable features (repaired, 2-D, unique ids, index reset) and the report.
+
+    Raises
+    ------
+    CRSError
+        Most coordinates are far outside longitude/latitude range (projected coordinates in
+        a file that claims lon/lat), or the layer's latitude and longitude look swapped.
+    GeometryError
+        No usable feature is left.
+    """
+    id_column = ID_COLUMN[kind]
+    ids = layer[id_column].astype(str).to_numpy()
+    geoms = shapely.force_2d(np.asarray(layer.geometry.values, dtype=object))
+    found: list[pd.DataFrame] = []
+
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    found.append(_issues("empty_geometry", empty, ids, "no geometry"))
+
+    keep = ~empty
+    keep &= _check_range(geoms, keep, ids, found)
+    _check_swapped_layer(geoms[keep], reference_bounds)
+
+    invalid = keep & ~shapely.is_valid(geoms)
+    reasons = shapely.is_valid_reason(np.where(invalid, geoms, None))
+    found.append(_issues("invalid_geometry", invalid, ids, reasons))
+    geoms = np.where(invalid, shapely.make_valid(np.where(invalid, geoms, None)), geoms)
+
+    geoms, wrong_type = _keep_usable_parts(geoms, keep, kind)
+    found.append(_issues("wrong_geometry_type", wrong_type, ids, shapely.get_type_id(geoms)))
+    keep &= ~wrong_type
+
+    new_ids, duplicated = _unique_ids(ids)
+    found.append(_issues("duplicate_id", duplicated & keep, ids, _renamed(ids, new_ids)))
+
+    far = _far_outside(geoms, keep)
+    found.append(_issues("far_outside", far, ids, _distance_detail(geoms, keep, far)))
+
+    clean = layer.loc[keep].copy()
+    clean[id_column] = new_ids[keep]
+    clean = clean.set_geometry(gpd.GeoSeries(geoms[keep], index=clean.index, crs=layer.crs))
+    clean = clean.reset_index(drop=True)
+    issues = pd.concat(found, ignore_index=True).sort_values(["row", "rule"], kind="stable")
+    report = ValidationReport(
+        kind=kind,
+        issues=issues.reset_index(drop=True),
+        n_input=len(layer),
+        n_kept=int(keep.sum()),
+        n_repaired=int((invalid & keep).sum()),
+        n_dropped=int((~keep).sum()),
+    )
+    if report.n_kept == 0:
+        detail = " ".join(report.sentences()) or "The layer has no features."
+        raise GeometryError(f"No usable {kind} are left in the file. {detail}")
+    return clean, report
+
+
+def _issues(rule: str, mask: np.ndarray, ids: np.ndarray, detail: object) -> pd.DataFrame:
+    rows = np.flatnonzero(mask)
+    details = np.broadcast_to(np.asarray(detail, dtype=object), mask.shape)[rows]
+    if rule == "wrong_geometry_type":
+        details = [f"geometry type {_TYPE_NAMES.get(int(t), 'unknown')}" for t in details]
+    frame = pd.DataFrame(
+        {"rule": rule, "row": rows + 1, "id": ids[rows], "detail": [str(d) for d in details]}
+    )
+    return frame[list(REPORT_COLUMNS)]
+
+
+_TYPE_NAMES = {
+    -1: "missing", 0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon",
+    4: "MultiPoint", 5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection",
+}
+
+
+def _check_range(
+    geoms: np.ndarray, keep: np.ndarray, ids: np.ndarray, found: list[pd.DataFrame]
+) -> np.ndarray:
+    """Leave out features with non-finite or out-of-range coordinates; refuse projected data."""
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    bad_coord = ~np.isfinite(coords).all(axis=1)
+    bad_coord |= (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+    bad = np.zeros(len(geoms), dtype=bool)
+    bad[owner[bad_coord]] = True
+    bad &= keep
+    if keep.sum() and bad.sum() > 0.5 * keep.sum() and np.nanmax(np.abs(coords)) > 1000:
+        raise CRSError(
+            "The coordinates look like metres in a projected coordinate system, but the "
+            "file says longitude/latitude. Choose the CRS the coordinates are in."
+        )
+    swapped = np.zeros(len(geoms), dtype=bool)
+    swap_coord = bad_coord & (np.abs(coords[:, 1]) <= 180) & (np.abs(coords[:, 0]) <= 90)
+    swapped[owner[swap_coord]] = True
+    swapped &= bad
+    first_bad = pd.Series(coords[bad_coord].tolist(), index=owner[bad_coord])
+    first_bad = first_bad[~first_bad.index.duplicated()]
+    detail = np.full(len(geoms), "", dtype=object)
+    for row, (x, y) in first_bad.items():
+        detail[row] = f"longitude {x}, latitude {y}"
+    detail[swapped] = [f"{d}: latitude and longitude look swapped" for d in detail[swapped]]
+    found.append(_issues("out_of_range", bad, ids, detail))
+    return ~bad
+
+
+def _check_swapped_layer(
+    geoms: np.ndarray, reference_bounds: tuple[float, float, float, float] | None
+) -> None:
+    """Refuse a layer that misses the reference extent unless its coordinates are swapped."""
+    if reference_bounds is None or len(geoms) == 0:
+        return
+    reference = shapely.box(*reference_bounds)
+    bounds = shapely.total_bounds(geoms)
+    as_read = shapely.box(*bounds)
+    swapped = shapely.box(bounds[1], bounds[0], bounds[3], bounds[2])
+    if not as_read.intersects(reference) and swapped.intersects(reference):
+        raise CRSError(
+            "The layer's latitude and longitude look swapped: read as they are, the features "
+            "lie far from the other layer, and swapped they fall on it. Swap the coordinate "
+            "columns (longitude is x, latitude is y) and upload again."
+        )
+
+
+def _keep_usable_parts(
+    geoms: np.ndarray, keep: np.ndarray, kind: LayerKind
+) -> tuple[np.ndarray, np.ndarray]:
+    """Keep polygon parts (and point parts for sites); flag features with none."""
+    types = shapely.get_type_id(geoms)
+    collection = types == 7
+    if collection.any():
+        parts, owner = shapely.get_parts(geoms[collection], return_index=True)
+        parts, sub_owner = shapely.get_parts(parts, return_index=True)
+        owner = owner[sub_owner]
+        polygonal = shapely.get_type_id(parts) == 3
+        rebuilt = np.full(collection.sum(), None, dtype=object)
+        if polygonal.any():
+            owners, dense = np.unique(owner[polygonal], return_inverse=True)
+            rebuilt[owners] = shapely.multipolygons(parts[polygonal], indices=dense)
+        geoms = geoms.copy()
+        geoms[np.flatnonzero(collection)] = rebuilt
+    names = np.array([_TYPE_NAMES.get(int(t), "") for t in shapely.get_type_id(geoms)])
+    allowed = _POLYGONAL | (_PUNCTUAL if kind == "sites" else set())
+    wrong = keep & ~np.isin(names, list(allowed))
+    return geoms, wrong
+
+
+def _unique_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Append ``-2``, ``-3``... to repeated identifiers; mark the repeats."""
+    series = pd.Series(ids)
+    occurrence = series.groupby(series).cumcount().to_numpy()
+    duplicated = occurrence > 0
+    new_ids = ids.astype(object).copy()
+    taken = set(ids)
+    for row in np.flatnonzero(duplicated):
+        k = occurrence[row] + 1
+        while f"{ids[row]}-{k}" in taken:
+            k += 1
+        new_ids[row] = f"{ids[row]}-{k}"
+        taken.add(new_ids[row])
+    return new_ids, duplicated
+
+
+def _renamed(ids: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
+    return np.array([f"renamed {a} to {b}" for a, b in zip(ids, new_ids, strict=True)])
+
+
+def _far_outside(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Features whose distance to the layer's median centre dwarfs the layer's spread."""
+    far = np.zeros(len(geoms), dtype=bool)
+    if keep.sum() < 10:
+        return far
+    distance = _distance_to_centre_km(geoms, keep)
+    spread = np.nanpercentile(distance[keep], 95)
+    far[keep] = distance[keep] > max(OUTLIER_SPREAD_FACTOR * spread, OUTLIER_MIN_KM)
+    rows = np.flatnonzero(keep)
+    tree = shapely.STRtree(geoms[rows])
+    (source, _), gap_deg = tree.query_nearest(
+        geoms[rows], exclusive=True, all_matches=False, return_distance=True
+    )
+    isolated = np.zeros(len(rows), dtype=bool)
+    isolated[source] = gap_deg * KM_PER_DEGREE > OUTLIER_MIN_KM
+    far[rows] |= isolated
+    return far
+
+
+def _distance_to_centre_km(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    points = shapely.point_on_surface(np.where(keep, geoms, None))
+    x, y = shapely.get_x(points), shapely.get_y(points)
+    lon0, lat0 = np.nanmedian(x[keep]), np.nanmedian(y[keep])
+    lon, lat = np.radians(x), np.radians(y)
+    dlat, dlon = lat - np.radians(lat0), lon - np.radians(lon0)
+    a = np.sin(dlat / 2) ** 2 + np.cos(lat) * np.cos(np.radians(lat0)) * np.sin(dlon / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def _distance_detail(geoms: np.ndarray, keep: np.ndarray, far: np.ndarray) -> np.ndarray:
+    detail = np.full(len(geoms), "", dtype=object)
+    if far.any():
+        distance = _distance_to_centre_km(geoms, keep)
+        points = shapely.point_on_surface(geoms[far])
+        detail[far] = [
+            f"about {d:,.0f} km from the layer's centre, at longitude {x:.2f}, latitude {y:.2f}"
+            for d, x, y in zip(distance[far], shapely.get_x(points), shapely.get_y(points),
+                               strict=True)
+        ]
+    return detail
