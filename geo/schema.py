@@ -80,11 +80,11 @@ ID_COLUMN: dict[LayerKind, str] = {"concessions": "conc_id", "sites": "site_id"}
 # --- engine outputs ----------------------------------------------------------------------
 
 #: Overlap zones: one (multi)polygon per concession that artisanal site polygons overlap.
-ZONE_COLUMNS: tuple[str, ...] = ("conc_id", "holder", "lic_type", "area_ha", "geometry")
+ZONE_COLUMNS: tuple[str, ...] = ("conc_id", "area_ha", "holder", "lic_type", "geometry")
 
 #: One row per site: where it sits relative to the concessions.
 SITE_RESULT_COLUMNS: tuple[str, ...] = (
-    "site_id", "name", "tenure", "conc_id", "dist_km", "near_id", "n_conc", "workers",
+    "site_id", "tenure", "conc_id", "dist_km", "near_id", "n_conc", "name", "workers",
     "mercury", "armed", "child_lab", "gold", "seen", "province", "country", "is_polygon",
     "area_ha",
     "lon", "lat",
@@ -92,10 +92,11 @@ SITE_RESULT_COLUMNS: tuple[str, ...] = (
 
 #: One row per concession; the ``sites_r<k>`` columns (one per ring) follow ``sites_in``.
 CONCESSION_STAT_HEAD: tuple[str, ...] = (
-    "conc_id", "name", "holder", "lic_type", "status", "expiry", "area_ha", "overlap_ha",
-    "overlap_pct", "sites_in",
+    "conc_id", "holder", "lic_type", "area_ha", "overlap_ha", "overlap_pct", "sites_in",
 )
-CONCESSION_STAT_TAIL: tuple[str, ...] = ("workers_in", "mercury_in", "armed_in", "child_in")
+CONCESSION_STAT_TAIL: tuple[str, ...] = (
+    "workers_in", "mercury_in", "armed_in", "child_in", "name", "status", "expiry",
+)
 
 #: Grouped statistics (per holder, licence type, province, country, year).
 GROUP_STAT_COLUMNS: tuple[str, ...] = (

@@ -31,7 +31,6 @@ import shapely
 from geo.measure import area_ha
 from geo.overlap import Overlaps
 from geo.schema import (
-    CONCESSION_STAT_HEAD,
     GROUP_STAT_COLUMNS,
     RED_FLAGS,
     REGION_STAT_COLUMNS,
@@ -59,7 +58,7 @@ def concession_stats(overlaps: Overlaps) -> pd.DataFrame:
     n = len(conc)
     table = pd.DataFrame({
         column: conc[column].to_numpy() if column in conc else None
-        for column in CONCESSION_STAT_HEAD[:6]
+        for column in ("conc_id", "holder", "lic_type", "name", "status", "expiry")
     })
     table["area_ha"] = conc["area_ha"].to_numpy()
     overlap = overlaps.zones.groupby("conc_id")["area_ha"].sum()
@@ -199,7 +198,7 @@ def totals(overlaps: Overlaps) -> dict[str, object]:
         "concessions": len(overlaps.concessions),
         "sites": len(sites),
         "sites_in": int(inside.sum()),
-        "sites_in_pct": round(100.0 * inside.sum() / len(sites), 2) if len(sites) else 0.0,
+        "sites_in_pct": round(100.0 * float(inside.sum()) / len(sites), 2) if len(sites) else 0.0,
         "concession_ha": float(area_ha([shapely.union_all(conc_geoms)])[0]),
         "overlap_ha": _union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
         "site_ha": _union_ha(footprints),

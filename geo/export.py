@@ -1,0 +1,290 @@
+"""Writing results: the command line's output folder and the dashboard's downloads.
+
+Every export carries the method note (area method, CRS, date, data sources). Text cells
+that a spreadsheet would run as a formula are neutralised in CSV and XLSX.
+
+Examples
+--------
+>>> from geo.pipeline import analyse, load_bundled
+>>> analysis = analyse(load_bundled("concessions"), load_bundled("sites"))
+>>> sorted(summary(analysis, sources={"sites": "IPIS"})["totals"])[:3]
+['child_in', 'concession_ha', 'concessions']
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+
+from geo.measure import AREA_METHOD
+from geo.pipeline import Analysis
+from geo.stats import group_stats, region_stats, year_stats
+from geo.validate import ValidationReport
+
+ExportFormat = Literal["csv", "xlsx", "geojson", "gpkg", "shapefile"]
+#: File name suffix and MIME type of each download.
+EXPORT_FILES: dict[ExportFormat, tuple[str, str]] = {
+    "csv": ("_csv.zip", "application/zip"),
+    "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "geojson": ("_zones.geojson", "application/geo+json"),
+    "gpkg": (".gpkg", "application/geopackage+sqlite3"),
+    "shapefile": ("_shp.zip", "application/zip"),
+}
+#: Shapefile field names are at most 10 characters.
+SHAPEFILE_NAMES: dict[str, str] = {"overlap_pct": "overlap_pc", "share_in_pct": "share_in_p"}
+#: Leading characters that make a spreadsheet cell a formula, with their full-width forms.
+_FORMULA_START = tuple("=+-@\t\r\n") + ("\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def summary(
+    analysis: Analysis,
+    *,
+    sources: Mapping[str, str] | None = None,
+    reports: Mapping[str, ValidationReport] | None = None,
+) -> dict[str, object]:
+    """The ``summary.json`` content: union-based totals, validation counts and the method.
+
+    Parameters
+    ----------
+    analysis : Analysis
+    sources : dict, optional
+        ``layer kind -> description of its source``.
+    reports : dict, optional
+        ``layer kind -> ValidationReport`` of the layers analysed.
+    """
+    overlaps = analysis.overlaps
+    validation = {kind: report.to_dict() for kind, report in (reports or {}).items()}
+    return {
+        "totals": analysis.totals,
+        "validation": validation,
+        "repaired": sum(int(v["repaired"]) for v in validation.values()),  # type: ignore[call-overload]
+        "dropped": sum(int(v["left_out"]) for v in validation.values()),  # type: ignore[call-overload]
+        "rings_km": list(overlaps.rings_km),
+        "radius_m": overlaps.radius_m,
+        "area_method": AREA_METHOD,
+        "crs": "EPSG:4326",
+        "sources": dict(sources or {}),
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "versions": _versions(),
+    }
+
+
+def method_note(info: Mapping[str, object]) -> str:
+    """The method note in plain words, from a :func:`summary` dict."""
+    sources = info.get("sources") or {}
+    lines = [
+        "Method note",
+        f"Created: {info['created']}",
+        f"Coordinates: {info['crs']} (WGS84 longitude/latitude).",
+        f"Area method: {info['area_method']}",
+        "Overlap zone of a concession = the concession intersected with the union of the "
+        "artisanal site footprints touching it; overlapping sites are counted once, and "
+        "totals use the union of concessions.",
+        f"Proximity rings (km): {', '.join(str(r) for r in info['rings_km'])}.",  # type: ignore[attr-defined]
+        f"Footprint radius of point sites (m): {info['radius_m'] or 'none (points count, no area)'}.",
+        f"Geometries repaired: {info['repaired']}; left out: {info['dropped']}.",
+        *(f"Source ({kind}): {text}" for kind, text in sources.items()),  # type: ignore[attr-defined]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
+    """Every summary table by name: concessions, sites, holders, licence types, provinces,
+    countries and years."""
+    overlaps = analysis.overlaps
+    return {
+        "concessions": analysis.concession_table,
+        "sites": overlaps.sites,
+        "holders": group_stats(overlaps, "holder").reset_index(),
+        "licence_types": group_stats(overlaps, "lic_type").reset_index(),
+        "provinces": region_stats(overlaps, "province").reset_index(),
+        "countries": region_stats(overlaps, "country").reset_index(),
+        "years": year_stats(overlaps),
+    }
+
+
+def write_outputs(analysis: Analysis, outdir: str | Path, info: Mapping[str, object]) -> list[Path]:
+    """Write ``zones.gpkg``, ``concessions.csv``, ``sites.csv`` and ``summary.json``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    zones_path = out / "zones.gpkg"
+    zones_path.unlink(missing_ok=True)
+    _writable_zones(analysis).to_file(zones_path, layer="zones", driver="GPKG")
+    written = [zones_path]
+    for name in ("concessions", "sites"):
+        path = out / f"{name}.csv"
+        table = analysis.concession_table if name == "concessions" else analysis.overlaps.sites
+        path.write_text(_csv_text(table), encoding="utf-8")
+        written.append(path)
+    summary_path = out / "summary.json"
+    summary_path.write_text(json.dumps(info, indent=2, default=_json_default), encoding="utf-8")
+    return [*written, summary_path]
+
+
+def export_bytes(
+    analysis: Analysis, fmt: ExportFormat, info: Mapping[str, object]
+) -> bytes:
+    """One download of the zone summaries in ``fmt``, carrying the method note.
+
+    ``csv`` and ``shapefile`` are zip archives (one file per table or layer, plus
+    ``METHOD.txt``); ``xlsx`` has one sheet per table and a ``method`` sheet; ``geojson``
+    holds the zones with the note as a top-level ``method`` member; ``gpkg`` holds the zones,
+    the concessions with their statistics, the sites, and a ``method`` table.
+    """
+    writers = {
+        "csv": _csv_zip, "xlsx": _xlsx, "geojson": _geojson, "gpkg": _gpkg,
+        "shapefile": _shapefile_zip,
+    }
+    return writers[fmt](analysis, info)
+
+
+# --- writers -----------------------------------------------------------------------------
+
+
+def _csv_zip(analysis: Analysis, info: Mapping[str, object]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, table in tables(analysis).items():
+            archive.writestr(f"{name}.csv", _csv_text(table))
+        archive.writestr("METHOD.txt", method_note(info))
+    return buffer.getvalue()
+
+
+def _xlsx(analysis: Analysis, info: Mapping[str, object]) -> bytes:
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+        for name, table in tables(analysis).items():
+            _spreadsheet_safe(table).to_excel(writer, sheet_name=name[:31], index=False)
+        note = pd.DataFrame({"method": method_note(info).splitlines()})
+        _spreadsheet_safe(note).to_excel(writer, sheet_name="method", index=False)
+    return buffer.getvalue()
+
+
+def _geojson(analysis: Analysis, info: Mapping[str, object]) -> bytes:
+    collection = json.loads(_writable_zones(analysis).to_json(drop_id=True))
+    collection["method"] = method_note(info)
+    return json.dumps(collection, default=_json_default).encode("utf-8")
+
+
+def _gpkg(analysis: Analysis, info: Mapping[str, object]) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "export.gpkg"
+        for name, layer in _spatial_layers(analysis).items():
+            layer.to_file(path, layer=name, driver="GPKG")
+        note = pd.DataFrame({"line": method_note(info).splitlines()})
+        pyogrio.write_dataframe(note, path, layer="method", driver="GPKG")
+        return path.read_bytes()
+
+
+def _shapefile_zip(analysis: Analysis, info: Mapping[str, object]) -> bytes:
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(
+        buffer, "w", zipfile.ZIP_DEFLATED
+    ) as archive:
+        for name, layer in _spatial_layers(analysis).items():
+            layer = layer.rename(columns=SHAPEFILE_NAMES)
+            layer = _shapefile_ready(layer)
+            layer.to_file(Path(folder) / f"{name}.shp", driver="ESRI Shapefile", encoding="UTF-8")
+        for path in sorted(Path(folder).iterdir()):
+            archive.write(path, path.name)
+        archive.writestr("METHOD.txt", method_note(info))
+    return buffer.getvalue()
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _writable_zones(analysis: Analysis) -> gpd.GeoDataFrame:
+    zones = analysis.overlaps.zones.copy()
+    zones["geometry"] = shapely.force_2d(np.asarray(zones.geometry.values, dtype=object))
+    return zones
+
+
+def _spatial_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
+    overlaps = analysis.overlaps
+    table = analysis.concession_table.drop(columns=["expiry"]).assign(
+        expiry=analysis.concession_table["expiry"].astype("string")
+    )
+    concessions = gpd.GeoDataFrame(
+        table, geometry=overlaps.concessions.geometry.values, crs=overlaps.concessions.crs
+    )
+    sites = overlaps.sites.assign(seen=overlaps.sites["seen"].astype("string"))
+    site_points = gpd.GeoDataFrame(
+        sites, geometry=gpd.points_from_xy(sites["lon"], sites["lat"]), crs=4326
+    )
+    return {"zones": _writable_zones(analysis), "concessions": concessions, "sites": site_points}
+
+
+def _shapefile_ready(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    out = layer.copy()
+    for column in out.columns:
+        if column != "geometry" and out[column].dtype == bool:
+            out[column] = out[column].astype(int)
+        elif column != "geometry" and str(out[column].dtype) == "boolean":
+            out[column] = out[column].astype("Int64")
+    return out
+
+
+def _csv_text(table: pd.DataFrame) -> str:
+    return _spreadsheet_safe(table).to_csv(index=False, date_format="%Y-%m-%d")
+
+
+def _spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """Prefix with ``'`` every text cell a spreadsheet would take as a formula."""
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(_neutralise)
+    return out
+
+
+def _neutralise(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _versions() -> dict[str, str]:
+    import geopandas
+    import numpy
+    import pandas
+
+    return {
+        "geopandas": geopandas.__version__,
+        "shapely": shapely.__version__,
+        "pyogrio": pyogrio.__version__,
+        "pyproj": pyproj.__version__,
+        "pandas": pandas.__version__,
+        "numpy": numpy.__version__,
+        "geos": shapely.geos_version_string,
+        "proj": pyproj.proj_version_str,
+    }
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, pd.Timestamp | datetime):
+        return value.isoformat()
+    return str(value)

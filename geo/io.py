@@ -1,0 +1,717 @@
+"""Read any supported file into a GeoDataFrame in EPSG:4326.
+
+One entry point, :func:`read_layer`, takes a path or the raw bytes of an uploaded file. The
+format is decided from the file's own first bytes (:func:`detect_format`), the file name only
+breaking ties. Every failure is a :class:`~geo.errors.LayerReadError` (or a
+:class:`~geo.errors.CRSError` for a missing or unusable coordinate reference system) with one
+plain sentence for the user; no pyogrio, GDAL, zipfile, pandas or pyarrow error escapes.
+
+Reading is all this module does: rows are never dropped, null and empty geometries are kept
+and nothing is validated or repaired (see :mod:`geo.validate`).
+
+Formats
+-------
+========================  ===================================================================
+``gpkg``                  GeoPackage: the first layer with geometry, or ``layer``.
+``geojson``               GeoJSON (also Esri JSON and other JSON that GDAL reads). No ``crs``
+                          member means WGS84, as the GeoJSON specification says.
+``shapefile_zip``         A zip holding one shapefile at any folder depth; ``__MACOSX/`` and
+                          ``._*`` entries are ignored. A zip holding several shapefiles is
+                          refused unless ``layer`` names one (see :func:`list_layers`).
+``kml`` / ``kmz``         Every folder (layer) with geometry, concatenated; ``layer`` reads one.
+``csv``                   Point columns ``longitude/latitude``, ``lon/lat``, ``long/lat``,
+                          ``lng/lat`` or ``x/y`` (any case), or a WKT column named ``wkt``,
+                          ``geom``, ``geometry`` or ``the_geom``. Delimiter ``,`` ``;`` tab or
+                          ``|``; decimal commas are read. No CRS: EPSG:4326 unless ``crs``.
+``parquet``               GeoParquet; a plain Parquet table is read like a CSV.
+========================  ===================================================================
+
+A path to a ``.shp`` file (its ``.shx``, ``.dbf`` and ``.prj`` beside it) is read as well.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import box
+>>> titles = gpd.GeoDataFrame({"conc_id": ["PE-1"]}, geometry=[box(28, -2, 28.5, -1.5)], crs=4326)
+>>> layer = read_layer(titles.to_json().encode(), filename="titles.geojson")
+>>> layer.crs.to_epsg(), len(layer), layer.area.round(2).tolist()
+(4326, 1, [0.25])
+>>> read_layer(b"name;lon;lat\\nA;28,1;-1,9\\n").geometry.to_wkt().tolist()
+['POINT (28.1 -1.9)']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import pyproj
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+
+from geo.errors import CRSError, LayerReadError
+
+__all__ = ["SUPPORTED_FORMATS", "FormatName", "detect_format", "list_layers", "read_layer"]
+
+FormatName = Literal["gpkg", "geojson", "shapefile_zip", "kml", "kmz", "csv", "parquet"]
+_Format = FormatName | Literal["shapefile"]
+_Source = str | os.PathLike[str] | bytes
+
+#: File extensions accepted for upload, with the label shown next to them.
+SUPPORTED_FORMATS: dict[str, str] = {
+    ".zip": "zipped shapefile (.shp with its .shx, .dbf and .prj)",
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GeoPackage",
+    ".kml": "KML (Google Earth)",
+    ".kmz": "KMZ (zipped KML)",
+    ".csv": "CSV with longitude/latitude or WKT columns",
+    ".parquet": "GeoParquet",
+}
+
+_WGS84 = pyproj.CRS.from_epsg(4326)
+_HEAD_SIZE = 8192
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_PARQUET_MAGIC = b"PAR1"
+_SHP_MAGIC = b"\x00\x00\x27\x0a"
+_BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_DELIMITERS = (",", ";", "\t", "|")
+_TEXT_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+_LON_NAMES = ("longitude", "lon", "long", "lng")
+_LAT_NAMES = ("latitude", "lat")
+_WKT_NAMES = ("wkt", "geom", "geometry", "the_geom")
+_GDAL_ERRORS = (DataSourceError, DataLayerError, OSError)
+
+_SUFFIX: dict[_Format, str] = {
+    "gpkg": ".gpkg", "geojson": ".geojson", "shapefile_zip": ".zip", "kml": ".kml",
+    "kmz": ".kmz", "csv": ".csv", "parquet": ".parquet", "shapefile": ".shp",
+}
+_LABEL: dict[_Format, str] = {
+    "gpkg": "GeoPackage", "geojson": "GeoJSON", "shapefile_zip": "zipped shapefile",
+    "kml": "KML", "kmz": "KMZ", "csv": "CSV", "parquet": "Parquet", "shapefile": "shapefile",
+}
+_MULTI_LAYER: tuple[_Format, ...] = ("gpkg", "shapefile_zip", "kml", "kmz")
+
+_UNKNOWN = (
+    "The file {name}is not in a supported format; upload a zipped shapefile (.zip), GeoJSON, "
+    "GeoPackage (.gpkg), KML, KMZ, CSV with longitude/latitude columns or GeoParquet file."
+)
+_NO_CRS = (
+    "The file has no coordinate reference system{hint}. Add it, or choose the CRS the "
+    "coordinates are in."
+)
+
+
+# --- public API -------------------------------------------------------------------------
+
+
+def read_layer(
+    source: str | os.PathLike[str] | bytes,
+    *,
+    filename: str | None = None,
+    crs: str | int | None = None,
+    layer: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a file of any supported format into a GeoDataFrame in EPSG:4326.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        A path, or the raw bytes of an uploaded file. Bytes are read in a private temporary
+        folder that is always removed.
+    filename : str, optional
+        The uploaded file's name. The format is decided from the bytes; the name only breaks
+        ties (a zip holding both a shapefile and a KML, a headerless text table).
+    crs : str or int, optional
+        The CRS the coordinates are in, used when the file declares none (a CSV, a shapefile
+        without ``.prj``, a GeoPackage with an undefined SRS); anything ``pyproj.CRS``
+        accepts, such as ``32735`` or ``"EPSG:32735"``. A CRS the file declares is kept. A
+        CSV without ``crs`` is taken as longitude/latitude on WGS84 (EPSG:4326).
+    layer : str, optional
+        Which layer to read from a GeoPackage (layer name), a zip of several shapefiles
+        (path inside the zip or file name without ``.shp``) or a KML/KMZ (folder name).
+        Default: the first GeoPackage layer with geometry, the zip's only shapefile, every
+        KML folder with geometry. Not allowed for single-layer formats.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The source's attribute columns as read and a ``geometry`` column, in EPSG:4326, one
+        row per feature in file order, index ``0..n-1``. Null and empty geometries are kept;
+        Z coordinates are kept. Rows of a CSV whose coordinates are missing or unreadable
+        have a null geometry.
+
+    Raises
+    ------
+    LayerReadError
+        The file is empty, damaged, of an unknown format, has no geometry, or ``layer`` does
+        not name one of its layers.
+    CRSError
+        The file has no CRS and ``crs`` is not given, ``crs`` is not a CRS, or the file's
+        CRS cannot be converted to longitude/latitude.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> import geopandas as gpd
+    >>> utm = gpd.GeoDataFrame({"site": ["a"]}, geometry=[box(500_000, 9_700_000,
+    ...                         501_000, 9_701_000)], crs=32735)
+    >>> layer = read_layer(utm.to_json(to_wgs84=False).encode(), crs=32735)
+    >>> layer.crs.to_epsg(), [round(v, 3) for v in layer.total_bounds]
+    (4326, [27.0, -2.714, 27.009, -2.705])
+    """
+    fallback = _parse_crs(crs)
+    with _opened(source, filename) as (path, fmt):
+        if layer is not None and fmt not in _MULTI_LAYER:
+            raise LayerReadError(
+                f"layer={layer!r} was given, but a {_LABEL[fmt]} file holds a single layer; "
+                "leave the layer empty."
+            )
+        frame = _READERS[fmt](path, layer=layer, crs=fallback)
+    return _finish(frame, fallback, fmt)
+
+
+def detect_format(data: bytes, filename: str | None = None) -> FormatName:
+    """Decide a file's format from its first bytes.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content (a zip needs all of it, to look inside).
+    filename : str, optional
+        The file's name; only used to break ties (see :func:`read_layer`).
+
+    Returns
+    -------
+    str
+        One of ``"gpkg"``, ``"geojson"``, ``"shapefile_zip"``, ``"kml"``, ``"kmz"``,
+        ``"csv"``, ``"parquet"``.
+
+    Raises
+    ------
+    LayerReadError
+        The data is empty, a damaged zip, or in no supported format.
+
+    Examples
+    --------
+    >>> detect_format(b'{"type": "FeatureCollection", "features": []}')
+    'geojson'
+    >>> detect_format(b"pcode,longitude,latitude\\nA1,28.1,-1.9\\n")
+    'csv'
+    """
+    return _detect(bytes(data[:_HEAD_SIZE]), filename, lambda: io.BytesIO(data))
+
+
+def list_layers(source: _Source, *, filename: str | None = None) -> list[str]:
+    """Name the layers with geometry that ``read_layer(..., layer=...)`` can pick from.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or bytes
+        A path, or the raw bytes of an uploaded file.
+    filename : str, optional
+        The uploaded file's name, as for :func:`read_layer`.
+
+    Returns
+    -------
+    list of str
+        GeoPackage layers with geometry, the shapefiles inside a zip (paths inside the zip),
+        or KML/KMZ folders; an empty list for single-layer formats (GeoJSON, CSV, Parquet).
+
+    Raises
+    ------
+    LayerReadError
+        As :func:`read_layer`.
+
+    Examples
+    --------
+    >>> list_layers(b"lon,lat\\n28.1,-1.9\\n")
+    []
+    """
+    with _opened(source, filename) as (path, fmt):
+        if fmt in ("shapefile_zip", "kmz"):
+            members = _zip_members(path)
+            if fmt == "shapefile_zip":
+                return _shapefiles(members)
+            path = _vsizip(path, _kml_member(members))
+        if fmt in _MULTI_LAYER:
+            return [name for name, geometry_type in _gdal_layers(path, fmt) if geometry_type]
+    return []
+
+
+# --- opening and detecting --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _opened(source: _Source, filename: str | None) -> Iterator[tuple[str, _Format]]:
+    """Yield a local path to the source and its format; bytes live in a temp folder."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        fmt = detect_format(data, filename)
+        with tempfile.TemporaryDirectory(prefix="geo-io-") as folder:
+            path = Path(folder) / f"upload{_SUFFIX[fmt]}"
+            path.write_bytes(data)
+            yield str(path), fmt
+        return
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"source must be a path or bytes, not {type(source).__name__}")
+    path = _existing_file(Path(source))
+    if path.suffix.lower() == ".shp":
+        yield str(path), "shapefile"
+        return
+    yield str(path), _detect(_head(path), filename or path.name, lambda: path)
+
+
+def _existing_file(path: Path) -> Path:
+    if path.is_dir():
+        raise LayerReadError(
+            f"{path} is a folder, not a file; zip a shapefile's files together, or pick the file."
+        )
+    if not path.is_file():
+        raise LayerReadError(f"There is no file at {path}; check the path and the file name.")
+    return path
+
+
+def _head(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(_HEAD_SIZE)
+    except OSError as err:
+        raise LayerReadError(f"The file {path} could not be opened ({err.strerror}).") from err
+
+
+def _detect(
+    head: bytes, filename: str | None, whole: Callable[[], str | Path | IO[bytes]]
+) -> FormatName:
+    """Decide the format from the first bytes; ``whole`` opens the file, to look in a zip."""
+    if not head.strip():
+        raise LayerReadError("The file is empty; check that it finished saving or uploading.")
+    if head.startswith(_ZIP_MAGIC):
+        return _zip_format(_zip_members(whole()), filename)
+    if head.startswith(_SQLITE_MAGIC):
+        return "gpkg"
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
+    if head.startswith(_SHP_MAGIC):
+        raise LayerReadError(
+            "This is only the .shp part of a shapefile; zip it together with its .shx, .dbf "
+            "and .prj files and upload the zip."
+        )
+    return _text_format(_text_head(head, filename), filename)
+
+
+def _text_head(head: bytes, filename: str | None) -> str:
+    """Decode the start of a text file; binary data of no known format is refused."""
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if len(_BINARY_CHARS.findall(text)) > len(text) // 100:
+        raise LayerReadError(_UNKNOWN.format(name=_quoted(filename)))
+    return text
+
+
+def _text_format(text: str, filename: str | None) -> FormatName:
+    suffix = _suffix(filename)
+    if text.startswith(("{", "[")):
+        return "geojson"
+    if text.startswith("<"):
+        lowered = text.lower()
+        if "<kml" in lowered or suffix == ".kml":
+            return "kml"
+        if "<html" in lowered:
+            raise LayerReadError(
+                "The file is a web page (HTML), not map data; the download probably failed, "
+                "so download the file again."
+            )
+        raise LayerReadError(
+            f"The file {_quoted(filename)}is XML but not KML; export it as KML, GeoJSON or "
+            "GeoPackage."
+        )
+    first_line = text.split("\n", 1)[0]
+    if any(d in first_line for d in _DELIMITERS) or suffix in _TEXT_TABLE_SUFFIXES:
+        return "csv"
+    raise LayerReadError(_UNKNOWN.format(name=_quoted(filename)))
+
+
+def _zip_format(members: list[str], filename: str | None) -> FormatName:
+    """A zip with a .kml is a KMZ, with a .shp a zipped shapefile; the name breaks ties."""
+    has_kml = any(m.lower().endswith(".kml") for m in members)
+    has_shp = bool(_shapefiles(members))
+    if has_kml != has_shp:
+        return "kmz" if has_kml else "shapefile_zip"
+    return "kmz" if _suffix(filename) == ".kmz" else "shapefile_zip"
+
+
+def _zip_members(archive: str | Path | IO[bytes]) -> list[str]:
+    """Names of the files in a zip, without folders and macOS junk (``__MACOSX/``, ``._*``)."""
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            names = opened.namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as err:
+        raise LayerReadError(
+            "The zip file is damaged or incomplete (perhaps cut off while downloading or "
+            "uploading); zip or download it again and retry."
+        ) from err
+    return [name for name in names if not _is_junk(name)]
+
+
+def _is_junk(name: str) -> bool:
+    path = PurePosixPath(name)
+    return name.endswith("/") or path.parts[0] == "__MACOSX" or path.name.startswith("._")
+
+
+def _suffix(filename: str | None) -> str:
+    return PurePosixPath(filename).suffix.lower() if filename else ""
+
+
+def _quoted(filename: str | None) -> str:
+    return f"{filename!r} " if filename else ""
+
+
+# --- readers ----------------------------------------------------------------------------
+
+
+def _read_gpkg(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    return _gdal_read(path, "gpkg", layer=_pick_layer(_gdal_layers(path, "gpkg"), layer))
+
+
+def _read_geojson(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    try:
+        return pyogrio.read_dataframe(path)
+    except _GDAL_ERRORS as err:
+        raise LayerReadError(_json_problem(Path(path))) from err
+
+
+def _read_shapefile(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    return _gdal_read(path, "shapefile")
+
+
+def _read_shapefile_zip(
+    path: str, *, layer: str | None, crs: pyproj.CRS | None
+) -> gpd.GeoDataFrame:
+    members = _zip_members(path)
+    shp = _pick_shapefile(members, layer)
+    _check_sidecars(members, shp)
+    return _gdal_read(_vsizip(path, shp), "shapefile_zip")
+
+
+def _read_kmz(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    return _read_kml(_vsizip(path, _kml_member(_zip_members(path))), layer=layer, crs=crs)
+
+
+def _read_kml(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    """Every KML folder (GDAL layer) with geometry, concatenated in document order."""
+    layers = _gdal_layers(path, "kml")
+    names = [_pick_layer(layers, layer)] if layer is not None else _spatial(layers, "kml")
+    frames = [_gdal_read(path, "kml", layer=name) for name in names]
+    filled = [frame for frame in frames if len(frame)] or frames[:1]
+    return pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0]
+
+
+def _read_csv(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    text = _decode(Path(path).read_bytes())
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(_DELIMITERS, key=first_line.count)
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=delimiter, low_memory=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
+        raise LayerReadError(
+            f"The CSV file could not be read ({_first_line(err)}); check that every row has "
+            "as many values as the header and that values holding the delimiter are quoted."
+        ) from err
+    return _table_to_frame(table, crs or _WGS84, "CSV file")
+
+
+def _read_parquet(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+        if b"geo" in metadata:
+            return gpd.read_parquet(path)
+        table = pd.read_parquet(path)
+    except (pyarrow.ArrowException, OSError, ValueError, TypeError) as err:
+        raise LayerReadError(
+            "The Parquet file could not be read: it is damaged, incomplete or its geometry "
+            "metadata is broken; export it again as GeoParquet and retry."
+        ) from err
+    return _table_to_frame(table, crs or _WGS84, "Parquet file")
+
+
+_READERS: dict[_Format, Callable[..., gpd.GeoDataFrame]] = {
+    "gpkg": _read_gpkg,
+    "geojson": _read_geojson,
+    "shapefile": _read_shapefile,
+    "shapefile_zip": _read_shapefile_zip,
+    "kml": _read_kml,
+    "kmz": _read_kmz,
+    "csv": _read_csv,
+    "parquet": _read_parquet,
+}
+
+
+# --- GDAL helpers -----------------------------------------------------------------------
+
+
+def _gdal_read(path: str, fmt: _Format, *, layer: str | None = None) -> gpd.GeoDataFrame:
+    try:
+        return pyogrio.read_dataframe(path, layer=layer)
+    except _GDAL_ERRORS as err:
+        raise LayerReadError(_damaged(fmt)) from err
+
+
+def _gdal_layers(path: str, fmt: _Format) -> list[tuple[str, str | None]]:
+    """``(name, geometry type or None)`` of every layer GDAL sees in the file."""
+    try:
+        return [(str(name), kind) for name, kind in pyogrio.list_layers(path)]
+    except _GDAL_ERRORS as err:
+        raise LayerReadError(_damaged(fmt)) from err
+
+
+def _damaged(fmt: _Format) -> str:
+    label = _LABEL[fmt]
+    return (
+        f"The {label} file could not be read: it is damaged, incomplete or not really a "
+        f"{label} file; export or download it again and retry."
+    )
+
+
+def _spatial(layers: list[tuple[str, str | None]], fmt: _Format) -> list[str]:
+    names = [name for name, geometry_type in layers if geometry_type]
+    if not names:
+        tables = f" (it holds only tables: {_listing([n for n, _ in layers])})" if layers else ""
+        raise LayerReadError(
+            f"The {_LABEL[fmt]} file has no layer with geometry{tables}; export the layer "
+            "together with its geometry."
+        )
+    return names
+
+
+def _pick_layer(layers: list[tuple[str, str | None]], layer: str | None) -> str:
+    """The named layer, or the first with geometry."""
+    if layer is None:
+        return _spatial(layers, "gpkg")[0]
+    kinds = dict(layers)
+    if layer not in kinds:
+        raise LayerReadError(
+            f"There is no layer {layer!r} in the file; its layers are {_listing(list(kinds))}."
+        )
+    if kinds[layer] is None:
+        raise LayerReadError(f"Layer {layer!r} has no geometry; choose a layer with geometry.")
+    return layer
+
+
+def _vsizip(path: str, member: str) -> str:
+    return f"/vsizip/{Path(path).as_posix()}/{member}"
+
+
+def _shapefiles(members: list[str]) -> list[str]:
+    return [m for m in members if m.lower().endswith(".shp")]
+
+
+def _pick_shapefile(members: list[str], layer: str | None) -> str:
+    """The zip's only shapefile, or the one ``layer`` names (path in the zip or stem)."""
+    shapefiles = _shapefiles(members)
+    if not shapefiles:
+        raise LayerReadError(
+            f"The zip file holds no shapefile (.shp); it holds {_listing(members) or 'nothing'}. "
+            "Zip the .shp with its .shx, .dbf and .prj files, or upload a GeoJSON, GeoPackage, "
+            "KML or CSV file as it is."
+        )
+    if layer is not None:
+        wanted = layer.lower().removesuffix(".shp")
+        matches = [s for s in shapefiles if wanted in (s.lower()[:-4], _stem(s))]
+        if not matches:
+            raise LayerReadError(
+                f"There is no shapefile {layer!r} in the zip; it holds {_listing(shapefiles)}."
+            )
+        return matches[0]
+    if len(shapefiles) > 1:
+        raise LayerReadError(
+            f"The zip file holds {len(shapefiles)} shapefiles ({_listing(shapefiles)}); choose "
+            "which one to read, or upload a zip holding only one."
+        )
+    return shapefiles[0]
+
+
+def _check_sidecars(members: list[str], shp: str) -> None:
+    present = {m.lower() for m in members}
+    missing = [ext for ext in (".shx", ".dbf") if shp[:-4].lower() + ext not in present]
+    if missing:
+        raise LayerReadError(
+            f"The shapefile {shp!r} in the zip has no {' or '.join(missing)} file; a shapefile "
+            "needs its .shp, .shx, .dbf and .prj files zipped together."
+        )
+
+
+def _stem(member: str) -> str:
+    return PurePosixPath(member).stem.lower()
+
+
+def _kml_member(members: list[str]) -> str:
+    """The KMZ's main document: ``doc.kml`` at the root, else the first ``.kml``."""
+    documents = [m for m in members if m.lower().endswith(".kml")]
+    if not documents:
+        raise LayerReadError(
+            "The KMZ file holds no KML document (.kml); export it from Google Earth or your "
+            "GIS again."
+        )
+    return next((d for d in documents if d.lower() == "doc.kml"), documents[0])
+
+
+def _json_problem(path: Path) -> str:
+    """Why GDAL could not read a JSON file, in words: not JSON at all, or not GeoJSON."""
+    try:
+        json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as err:
+        where = (
+            f" (line {err.lineno}, column {err.colno}: {err.msg})"
+            if isinstance(err, json.JSONDecodeError)
+            else ""
+        )
+        return (
+            f"The GeoJSON file is not valid JSON{where}; it may be cut off or edited by hand, "
+            "so export or download it again."
+        )
+    return (
+        "The file is JSON but not GeoJSON: it needs a FeatureCollection of features with a "
+        "geometry; export it again as GeoJSON."
+    )
+
+
+# --- tables with coordinates (CSV, plain Parquet) ---------------------------------------
+
+
+def _decode(raw: bytes) -> str:
+    """Text of a CSV: UTF-8 (with or without BOM), else Windows-1252, else Latin-1."""
+    for encoding in ("utf-8-sig", "cp1252"):
+        with contextlib.suppress(UnicodeDecodeError):
+            return raw.decode(encoding)
+    return raw.decode("latin-1")
+
+
+def _table_to_frame(table: pd.DataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:
+    """Points from longitude/latitude (or x/y) columns, else shapes from a WKT column.
+
+    Longitude/latitude columns stay as attributes; a WKT column becomes the geometry (and a
+    text column named ``geometry`` is always replaced by the geometry). Rows whose
+    coordinates are missing or unreadable get a null geometry; none is dropped.
+    """
+    names = {str(column).strip().lower(): column for column in table.columns}
+    pair = _coordinate_pair(names)
+    wkt = next((names[n] for n in _WKT_NAMES if n in names), None)
+    if pair is not None:
+        geometry = _points(table[pair[0]], table[pair[1]])
+    elif wkt is not None:
+        geometry = _shapes(table[wkt])
+        table = table.drop(columns=wkt)
+    else:
+        raise LayerReadError(
+            f"The {what} has no coordinate columns: it needs longitude and latitude (or lon/lat, "
+            f"lng/lat, x/y) or a WKT column named wkt or geometry, and its columns are "
+            f"{_listing([str(c) for c in table.columns])}."
+        )
+    table = table.drop(columns=[c for c in table.columns if c == "geometry"])
+    return gpd.GeoDataFrame(table, geometry=geometry, crs=crs)
+
+
+def _coordinate_pair(names: dict[str, str]) -> tuple[str, str] | None:
+    lon = next((names[n] for n in _LON_NAMES if n in names), None)
+    lat = next((names[n] for n in _LAT_NAMES if n in names), None)
+    if lon is not None and lat is not None:
+        return lon, lat
+    if "x" in names and "y" in names:
+        return names["x"], names["y"]
+    return None
+
+
+def _numbers(values: pd.Series) -> np.ndarray:
+    """Floats from numbers or text (decimal comma allowed); NaN where unreadable."""
+    if not pd.api.types.is_numeric_dtype(values):
+        text = values.astype("string").str.strip().str.replace(",", ".", regex=False)
+        values = pd.to_numeric(text, errors="coerce")
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _points(x: pd.Series, y: pd.Series) -> np.ndarray:
+    xs, ys = _numbers(x), _numbers(y)
+    known = np.isfinite(xs) & np.isfinite(ys)
+    geometry = np.full(len(xs), None, dtype=object)
+    geometry[known] = shapely.points(xs[known], ys[known])
+    return geometry
+
+
+def _shapes(values: pd.Series) -> np.ndarray:
+    """Shapes from WKT text (or WKB bytes); None where missing or unreadable."""
+    if pd.api.types.infer_dtype(values, skipna=True) == "bytes":
+        raw = values.to_numpy(dtype=object, na_value=None)
+        return shapely.from_wkb(raw, on_invalid="ignore")
+    text = values.astype("string").str.strip().to_numpy(dtype=object, na_value=None)
+    return shapely.from_wkt(text, on_invalid="ignore")
+
+
+# --- CRS and the final shape ------------------------------------------------------------
+
+
+def _parse_crs(crs: str | int | None) -> pyproj.CRS | None:
+    if crs is None:
+        return None
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as err:
+        raise CRSError(
+            f"crs={crs!r} is not a coordinate reference system; give an EPSG code such as "
+            "4326 (longitude/latitude) or 32735 (UTM zone 35S)."
+        ) from err
+
+
+def _finish(frame: gpd.GeoDataFrame, fallback: pyproj.CRS | None, fmt: _Format) -> gpd.GeoDataFrame:
+    """Set the fallback CRS if none, reproject to EPSG:4326, name the geometry, reset index."""
+    if frame.crs is None:
+        if fallback is None:
+            hint = " (a shapefile needs its .prj file)" if "shapefile" in fmt else ""
+            raise CRSError(_NO_CRS.format(hint=hint))
+        frame = frame.set_crs(fallback)
+    if not frame.crs.equals(_WGS84):
+        frame = _reproject(frame)
+    if frame.geometry.name != "geometry":
+        if "geometry" in frame.columns:
+            raise LayerReadError(
+                "The file has a column named 'geometry' besides its geometry; rename it."
+            )
+        frame = frame.rename_geometry("geometry")
+    return frame.reset_index(drop=all(name is None for name in frame.index.names))
+
+
+def _reproject(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    try:
+        return frame.to_crs(_WGS84)
+    except (pyproj.exceptions.CRSError, pyproj.exceptions.ProjError, ValueError) as err:
+        raise CRSError(
+            f"The file's coordinate reference system ({frame.crs.name}) cannot be converted "
+            "to longitude/latitude (WGS84); export the file in EPSG:4326 and retry."
+        ) from err
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().split("\n", 1)[0]

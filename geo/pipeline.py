@@ -1,0 +1,138 @@
+"""The engine end to end: file -> layer -> validated layer -> overlaps -> statistics.
+
+One place where the steps are chained, used by the command line and the dashboard alike.
+
+Examples
+--------
+>>> analysis = analyse(load_bundled("concessions"), load_bundled("sites"))
+>>> analysis.totals["sites"]
+2988
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from geo.io import read_layer
+from geo.overlap import DEFAULT_RINGS_KM, Overlaps, compute_overlaps
+from geo.schema import LayerKind, guess_mapping, known_source, normalise
+from geo.stats import concession_stats, totals
+from geo.validate import ValidationReport, validate_layer
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+#: The bundled default workspace: real eastern DR Congo data (see data/README.md).
+BUNDLED: dict[LayerKind, Path] = {
+    "concessions": DATA_DIR / "drc" / "cami_titles_2016.geojson",
+    "sites": DATA_DIR / "drc" / "ipis_asm_sites.geojson",
+}
+BUNDLED_SOURCES: dict[LayerKind, str] = {
+    "concessions": "DRC mining cadastre (CAMI) titles 2016, compiled by IPIS",
+    "sites": "IPIS artisanal mining site visits 2009-2020 (latest visit per site)",
+}
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A normalised, validated layer and where it came from.
+
+    Attributes
+    ----------
+    kind : {"concessions", "sites"}
+    data : GeoDataFrame
+        Normalised (:mod:`geo.schema`) and validated (:mod:`geo.validate`), EPSG:4326.
+    report : ValidationReport
+    source : str
+        File name or description of the source.
+    mapping : dict
+        ``schema column -> source column`` used for the import.
+    known_source : str or None
+        Name of the recognised source (e.g. "CAMI cadastre"), if any.
+    """
+
+    kind: LayerKind
+    data: gpd.GeoDataFrame
+    report: ValidationReport
+    source: str
+    mapping: dict[str, str] = field(default_factory=dict)
+    known_source: str | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Overlaps of two layers with the per-concession table and headline totals."""
+
+    overlaps: Overlaps
+    concession_table: pd.DataFrame
+    totals: dict[str, object]
+
+
+def load_layer(
+    source: str | os.PathLike[str] | bytes,
+    kind: LayerKind,
+    *,
+    filename: str | None = None,
+    crs: str | int | None = None,
+    mapping: Mapping[str, str] | None = None,
+    reference_bounds: tuple[float, float, float, float] | None = None,
+) -> Layer:
+    """Read, normalise and validate one layer.
+
+    Parameters
+    ----------
+    source : path or bytes
+        Any supported file (see :mod:`geo.io`).
+    kind : {"concessions", "sites"}
+    filename : str, optional
+        Name of an uploaded file given as bytes.
+    crs : str or int, optional
+        CRS of a file that has none.
+    mapping : dict, optional
+        ``schema column -> source column`` overriding the guessed import mapping.
+    reference_bounds : tuple, optional
+        Extent of the other layer, to catch swapped latitude/longitude.
+
+    Returns
+    -------
+    Layer
+
+    Raises
+    ------
+    GeoError
+        Any reason the file cannot be used, with a message for the user.
+    """
+    raw = read_layer(source, filename=filename, crs=crs)
+
+    columns = [c for c in raw.columns if c != raw.geometry.name]
+    used = guess_mapping(columns, kind) | dict(mapping or {})
+    data, report = validate_layer(
+        normalise(raw, kind, mapping=mapping), kind, reference_bounds=reference_bounds
+    )
+    name = filename or (Path(os.fsdecode(source)).name if not isinstance(source, bytes) else "upload")
+    return Layer(kind, data, report, name, used, known_source(columns, kind))
+
+
+def load_bundled(kind: LayerKind) -> Layer:
+    """The bundled eastern DR Congo layer of ``kind``."""
+    layer = load_layer(BUNDLED[kind], kind)
+    return Layer(kind, layer.data, layer.report, BUNDLED_SOURCES[kind], layer.mapping,
+                 layer.known_source)
+
+
+def analyse(
+    concessions: Layer,
+    sites: Layer,
+    *,
+    rings_km: tuple[float, ...] = DEFAULT_RINGS_KM,
+    radius_m: float | None = None,
+) -> Analysis:
+    """Overlaps, per-concession statistics and totals of two validated layers."""
+    overlaps = compute_overlaps(
+        concessions.data, sites.data, rings_km=rings_km, radius_m=radius_m
+    )
+    return Analysis(overlaps, concession_stats(overlaps), totals(overlaps))
