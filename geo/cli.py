@@ -18,6 +18,7 @@ from geo.errors import GeoError, SchemaError
 from geo.export import summary, write_outputs
 from geo.io import read_layer
 from geo.pipeline import analyse, load_layer
+from geo.validate import core_bounds
 
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 3
@@ -82,8 +83,8 @@ def _rings(text: str) -> tuple[float, ...]:
 
 def _run_overlap(args: argparse.Namespace) -> int:
     concessions = load_layer(args.concessions, "concessions", crs=args.concessions_crs)
-    bounds = tuple(concessions.data.total_bounds)
-    sites = load_layer(args.sites, "sites", crs=args.sites_crs, reference_bounds=bounds)  # type: ignore[arg-type]
+    bounds = core_bounds(concessions.data)
+    sites = load_layer(args.sites, "sites", crs=args.sites_crs, reference_bounds=bounds)
     analysis = analyse(concessions, sites, rings_km=args.rings, radius_m=args.radius_m)
     info = summary(
         analysis,

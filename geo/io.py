@@ -34,8 +34,8 @@ Examples
 >>> from shapely import box
 >>> titles = gpd.GeoDataFrame({"conc_id": ["PE-1"]}, geometry=[box(28, -2, 28.5, -1.5)], crs=4326)
 >>> layer = read_layer(titles.to_json().encode(), filename="titles.geojson")
->>> layer.crs.to_epsg(), len(layer), layer.area.round(2).tolist()
-(4326, 1, [0.25])
+>>> layer.crs.to_epsg(), len(layer), layer.total_bounds.tolist()
+(4326, 1, [28.0, -2.0, 28.5, -1.5])
 >>> read_layer(b"name;lon;lat\\nA;28,1;-1,9\\n").geometry.to_wkt().tolist()
 ['POINT (28.1 -1.9)']
 """
@@ -56,6 +56,8 @@ from typing import IO, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow
+import pyarrow.parquet as pq
 import pyogrio
 import pyproj
 import shapely
@@ -96,12 +98,24 @@ _WKT_NAMES = ("wkt", "geom", "geometry", "the_geom")
 _GDAL_ERRORS = (DataSourceError, DataLayerError, OSError)
 
 _SUFFIX: dict[_Format, str] = {
-    "gpkg": ".gpkg", "geojson": ".geojson", "shapefile_zip": ".zip", "kml": ".kml",
-    "kmz": ".kmz", "csv": ".csv", "parquet": ".parquet", "shapefile": ".shp",
+    "gpkg": ".gpkg",
+    "geojson": ".geojson",
+    "shapefile_zip": ".zip",
+    "kml": ".kml",
+    "kmz": ".kmz",
+    "csv": ".csv",
+    "parquet": ".parquet",
+    "shapefile": ".shp",
 }
 _LABEL: dict[_Format, str] = {
-    "gpkg": "GeoPackage", "geojson": "GeoJSON", "shapefile_zip": "zipped shapefile",
-    "kml": "KML", "kmz": "KMZ", "csv": "CSV", "parquet": "Parquet", "shapefile": "shapefile",
+    "gpkg": "GeoPackage file",
+    "geojson": "GeoJSON file",
+    "shapefile_zip": "zipped shapefile",
+    "kml": "KML file",
+    "kmz": "KMZ file",
+    "csv": "CSV file",
+    "parquet": "Parquet file",
+    "shapefile": "shapefile",
 }
 _MULTI_LAYER: tuple[_Format, ...] = ("gpkg", "shapefile_zip", "kml", "kmz")
 
@@ -165,19 +179,16 @@ def read_layer(
 
     Examples
     --------
-    >>> from shapely import box
-    >>> import geopandas as gpd
-    >>> utm = gpd.GeoDataFrame({"site": ["a"]}, geometry=[box(500_000, 9_700_000,
-    ...                         501_000, 9_701_000)], crs=32735)
-    >>> layer = read_layer(utm.to_json(to_wgs84=False).encode(), crs=32735)
-    >>> layer.crs.to_epsg(), [round(v, 3) for v in layer.total_bounds]
-    (4326, [27.0, -2.714, 27.009, -2.705])
+    >>> csv = b"site,x,y\\na,500000,9700000\\n"  # UTM zone 35S
+    >>> layer = read_layer(csv, crs=32735)
+    >>> layer.crs.to_epsg(), layer.geometry.to_wkt(rounding_precision=4).tolist()
+    (4326, ['POINT (27 -2.7142)'])
     """
     fallback = _parse_crs(crs)
     with _opened(source, filename) as (path, fmt):
         if layer is not None and fmt not in _MULTI_LAYER:
             raise LayerReadError(
-                f"layer={layer!r} was given, but a {_LABEL[fmt]} file holds a single layer; "
+                f"layer={layer!r} was given, but a {_LABEL[fmt]} holds a single layer; "
                 "leave the layer empty."
             )
         frame = _READERS[fmt](path, layer=layer, crs=fallback)
@@ -383,7 +394,7 @@ def _quoted(filename: str | None) -> str:
 
 
 def _read_gpkg(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
-    return _gdal_read(path, "gpkg", layer=_pick_layer(_gdal_layers(path, "gpkg"), layer))
+    return _gdal_read(path, "gpkg", layer=_pick_layer(_gdal_layers(path, "gpkg"), layer, "gpkg"))
 
 
 def _read_geojson(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
@@ -394,6 +405,8 @@ def _read_geojson(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gp
 
 
 def _read_shapefile(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
+    shp = Path(path)
+    _check_sidecars([p.name for p in shp.parent.iterdir()], shp.name, "beside it")
     return _gdal_read(path, "shapefile")
 
 
@@ -402,7 +415,7 @@ def _read_shapefile_zip(
 ) -> gpd.GeoDataFrame:
     members = _zip_members(path)
     shp = _pick_shapefile(members, layer)
-    _check_sidecars(members, shp)
+    _check_sidecars(members, shp, "in the zip")
     return _gdal_read(_vsizip(path, shp), "shapefile_zip")
 
 
@@ -413,7 +426,7 @@ def _read_kmz(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.Ge
 def _read_kml(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
     """Every KML folder (GDAL layer) with geometry, concatenated in document order."""
     layers = _gdal_layers(path, "kml")
-    names = [_pick_layer(layers, layer)] if layer is not None else _spatial(layers, "kml")
+    names = [_pick_layer(layers, layer, "kml")] if layer is not None else _spatial(layers, "kml")
     frames = [_gdal_read(path, "kml", layer=name) for name in names]
     filled = [frame for frame in frames if len(frame)] or frames[:1]
     return pd.concat(filled, ignore_index=True) if len(filled) > 1 else filled[0]
@@ -434,9 +447,6 @@ def _read_csv(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.Ge
 
 
 def _read_parquet(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
-    import pyarrow
-    import pyarrow.parquet as pq
-
     try:
         metadata = pq.read_schema(path).metadata or {}
         if b"geo" in metadata:
@@ -481,10 +491,9 @@ def _gdal_layers(path: str, fmt: _Format) -> list[tuple[str, str | None]]:
 
 
 def _damaged(fmt: _Format) -> str:
-    label = _LABEL[fmt]
     return (
-        f"The {label} file could not be read: it is damaged, incomplete or not really a "
-        f"{label} file; export or download it again and retry."
+        f"The {_LABEL[fmt]} could not be read: it is damaged, incomplete or not really in "
+        "that format; export or download it again and retry."
     )
 
 
@@ -493,16 +502,16 @@ def _spatial(layers: list[tuple[str, str | None]], fmt: _Format) -> list[str]:
     if not names:
         tables = f" (it holds only tables: {_listing([n for n, _ in layers])})" if layers else ""
         raise LayerReadError(
-            f"The {_LABEL[fmt]} file has no layer with geometry{tables}; export the layer "
+            f"The {_LABEL[fmt]} has no layer with geometry{tables}; export the layer "
             "together with its geometry."
         )
     return names
 
 
-def _pick_layer(layers: list[tuple[str, str | None]], layer: str | None) -> str:
+def _pick_layer(layers: list[tuple[str, str | None]], layer: str | None, fmt: _Format) -> str:
     """The named layer, or the first with geometry."""
     if layer is None:
-        return _spatial(layers, "gpkg")[0]
+        return _spatial(layers, fmt)[0]
     kinds = dict(layers)
     if layer not in kinds:
         raise LayerReadError(
@@ -546,13 +555,14 @@ def _pick_shapefile(members: list[str], layer: str | None) -> str:
     return shapefiles[0]
 
 
-def _check_sidecars(members: list[str], shp: str) -> None:
+def _check_sidecars(members: list[str], shp: str, where: str) -> None:
+    """Refuse a shapefile whose .shx or .dbf is not among ``members`` (names, any case)."""
     present = {m.lower() for m in members}
     missing = [ext for ext in (".shx", ".dbf") if shp[:-4].lower() + ext not in present]
     if missing:
         raise LayerReadError(
-            f"The shapefile {shp!r} in the zip has no {' or '.join(missing)} file; a shapefile "
-            "needs its .shp, .shx, .dbf and .prj files zipped together."
+            f"The shapefile {shp!r} has no {' or '.join(missing)} file {where}; a shapefile "
+            "needs its .shp, .shx, .dbf and .prj files kept (or zipped) together."
         )
 
 
@@ -656,10 +666,13 @@ def _points(x: pd.Series, y: pd.Series) -> np.ndarray:
 def _shapes(values: pd.Series) -> np.ndarray:
     """Shapes from WKT text (or WKB bytes); None where missing or unreadable."""
     if pd.api.types.infer_dtype(values, skipna=True) == "bytes":
-        raw = values.to_numpy(dtype=object, na_value=None)
-        return shapely.from_wkb(raw, on_invalid="ignore")
-    text = values.astype("string").str.strip().to_numpy(dtype=object, na_value=None)
-    return shapely.from_wkt(text, on_invalid="ignore")
+        return shapely.from_wkb(_objects(values), on_invalid="ignore")
+    return shapely.from_wkt(_objects(values.astype("string").str.strip()), on_invalid="ignore")
+
+
+def _objects(values: pd.Series) -> np.ndarray:
+    """The values as a numpy object array, missing values as None."""
+    return np.asarray(values.astype(object).where(values.notna(), None), dtype=object)
 
 
 # --- CRS and the final shape ------------------------------------------------------------

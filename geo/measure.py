@@ -122,11 +122,16 @@ def to_crs(geoms: np.ndarray, epsg: int, *, inverse: bool = False) -> np.ndarray
 
 def geodesic_circles(points: np.ndarray, radius_m: float) -> np.ndarray:
     """Circles of ``radius_m`` metres around lon/lat points, drawn in their UTM zones."""
-    circles = np.empty(len(points), dtype=object)
-    for epsg, rows in utm_groups(points):
-        local = shapely.buffer(to_crs(points[rows], epsg), radius_m, quad_segs=16)
-        circles[rows] = to_crs(local, epsg, inverse=True)
-    return circles
+    return geodesic_buffers(points, radius_m)
+
+
+def geodesic_buffers(geoms: np.ndarray, distance_m: float) -> np.ndarray:
+    """Buffers of ``distance_m`` metres around lon/lat geometries, drawn in their UTM zones."""
+    buffers = np.empty(len(geoms), dtype=object)
+    for epsg, rows in utm_groups(geoms):
+        local = shapely.buffer(to_crs(geoms[rows], epsg), distance_m, quad_segs=16)
+        buffers[rows] = to_crs(local, epsg, inverse=True)
+    return buffers
 
 
 def nearest_points_km(

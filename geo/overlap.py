@@ -44,7 +44,14 @@ import pyproj
 import shapely
 
 from geo.errors import CRSError, GeometryError, SchemaError
-from geo.measure import area_ha, geodesic_circles, nearest_points_km, to_crs, utm_groups
+from geo.measure import (
+    area_ha,
+    geodesic_buffers,
+    geodesic_circles,
+    nearest_points_km,
+    to_crs,
+    utm_groups,
+)
 from geo.regions import country_of
 from geo.schema import LIC_TYPES, SITE_RESULT_COLUMNS, TENURE_CLASSES, ZONE_COLUMNS
 
@@ -385,3 +392,38 @@ def _site_table(
         table[column] = sites[column].array if column in sites else pd.NA
     table["country"] = country_of(table["lon"].to_numpy(), table["lat"].to_numpy())
     return table[list(SITE_RESULT_COLUMNS)]
+
+
+def ring_bands(
+    concessions: gpd.GeoDataFrame, rings_km: tuple[float, ...] = DEFAULT_RINGS_KM
+) -> gpd.GeoDataFrame:
+    """Proximity-ring bands around each concession, for maps.
+
+    Parameters
+    ----------
+    concessions : GeoDataFrame
+        Concessions in EPSG:4326 with ``conc_id``.
+    rings_km : tuple of float
+        Outer edges of the rings.
+
+    Returns
+    -------
+    GeoDataFrame
+        Columns ``conc_id``, ``ring_km`` (outer edge) and geometry: the band between the
+        previous edge (or the concession) and this one, buffered geodesically.
+    """
+    rings = _check_options(rings_km, None)
+    geoms = np.asarray(concessions.geometry.values, dtype=object)
+    ids = concessions["conc_id"].astype(str).to_numpy()
+    inner = geoms
+    frames = []
+    for ring in rings:
+        outer = geodesic_buffers(geoms, ring * 1000.0)
+        frames.append(gpd.GeoDataFrame(
+            {"conc_id": ids, "ring_km": ring},
+            geometry=shapely.difference(outer, inner), crs=concessions.crs,
+        ))
+        inner = outer
+    if not frames:
+        return gpd.GeoDataFrame({"conc_id": [], "ring_km": []}, geometry=[], crs=4326)
+    return pd.concat(frames, ignore_index=True)

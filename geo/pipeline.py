@@ -11,14 +11,18 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
+from geo.errors import GeometryError
+from geo.filters import Filters, filter_concessions, filter_sites
 from geo.io import read_layer
 from geo.overlap import DEFAULT_RINGS_KM, Overlaps, compute_overlaps
 from geo.schema import LayerKind, guess_mapping, known_source, normalise
@@ -53,6 +57,11 @@ class Layer:
         ``schema column -> source column`` used for the import.
     known_source : str or None
         Name of the recognised source (e.g. "CAMI cadastre"), if any.
+    fingerprint : str
+        sha256 of the file's bytes, the import mapping and the CRS given: the layer's
+        identity for caches.
+    columns : tuple of str
+        The source file's attribute columns, as read.
     """
 
     kind: LayerKind
@@ -61,6 +70,8 @@ class Layer:
     source: str
     mapping: dict[str, str] = field(default_factory=dict)
     known_source: str | None = None
+    fingerprint: str = ""
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -107,21 +118,35 @@ def load_layer(
         Any reason the file cannot be used, with a message for the user.
     """
     raw = read_layer(source, filename=filename, crs=crs)
-
     columns = [c for c in raw.columns if c != raw.geometry.name]
-    used = guess_mapping(columns, kind) | dict(mapping or {})
+    merged = guess_mapping(columns, kind) | dict(mapping or {})
+    used = {target: source for target, source in merged.items() if source}
     data, report = validate_layer(
         normalise(raw, kind, mapping=mapping), kind, reference_bounds=reference_bounds
     )
-    name = filename or (Path(os.fsdecode(source)).name if not isinstance(source, bytes) else "upload")
-    return Layer(kind, data, report, name, used, known_source(columns, kind))
+    if isinstance(source, bytes):
+        name, content = filename or "upload", source
+    else:
+        name, content = filename or Path(os.fsdecode(source)).name, Path(source).read_bytes()
+    return Layer(
+        kind, data, report, name, used, known_source(columns, kind),
+        fingerprint=fingerprint(content, mapping=used, crs=crs), columns=tuple(columns),
+    )
+
+
+def fingerprint(
+    content: bytes, *, mapping: Mapping[str, str] | None = None, crs: str | int | None = None
+) -> str:
+    """sha256 identity of a layer: its file's bytes plus how it was imported."""
+    digest = hashlib.sha256(content)
+    digest.update(json.dumps([sorted((mapping or {}).items()), str(crs)]).encode())
+    return digest.hexdigest()
 
 
 def load_bundled(kind: LayerKind) -> Layer:
     """The bundled eastern DR Congo layer of ``kind``."""
     layer = load_layer(BUNDLED[kind], kind)
-    return Layer(kind, layer.data, layer.report, BUNDLED_SOURCES[kind], layer.mapping,
-                 layer.known_source)
+    return replace(layer, source=BUNDLED_SOURCES[kind])
 
 
 def analyse(
@@ -130,9 +155,28 @@ def analyse(
     *,
     rings_km: tuple[float, ...] = DEFAULT_RINGS_KM,
     radius_m: float | None = None,
+    filters: Filters | None = None,
 ) -> Analysis:
-    """Overlaps, per-concession statistics and totals of two validated layers."""
-    overlaps = compute_overlaps(
-        concessions.data, sites.data, rings_km=rings_km, radius_m=radius_m
-    )
+    """Overlaps, per-concession statistics and totals of two validated layers.
+
+    Parameters
+    ----------
+    concessions, sites : Layer
+    rings_km, radius_m
+        See :func:`geo.overlap.compute_overlaps`.
+    filters : Filters, optional
+        Attribute filters applied to both layers first.
+
+    Raises
+    ------
+    GeometryError
+        The filters leave no concession or no site.
+    """
+    conc, site = concessions.data, sites.data
+    if filters is not None and filters.active:
+        conc, site = filter_concessions(conc, filters), filter_sites(site, filters)
+    if len(conc) == 0 or len(site) == 0:
+        empty = "concessions" if len(conc) == 0 else "sites"
+        raise GeometryError(f"No {empty} match the filters; widen the filters to see results.")
+    overlaps = compute_overlaps(conc, site, rings_km=rings_km, radius_m=radius_m)
     return Analysis(overlaps, concession_stats(overlaps), totals(overlaps))

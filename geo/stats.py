@@ -211,6 +211,33 @@ def totals(overlaps: Overlaps) -> dict[str, object]:
     return result
 
 
+def sites_of_concession(overlaps: Overlaps, conc_id: str) -> pd.DataFrame:
+    """The sites inside a concession and in its rings, nearest first.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``site_id``, ``name``, ``where`` ("inside" or "within N km"), ``dist_km``,
+        ``workers``, the red flags, ``tenure`` and ``seen``.
+    """
+    position = np.flatnonzero(overlaps.concessions["conc_id"].astype(str).to_numpy() == conc_id)
+    pairs = overlaps.pairs[overlaps.pairs["conc"].isin(position)]
+    pairs = pairs.sort_values(["ring", "dist_km"]).drop_duplicates("site")
+    sites = overlaps.sites.iloc[pairs["site"].to_numpy()].reset_index(drop=True)
+    edges = ["inside", *(f"within {r:g} km" for r in overlaps.rings_km)]
+    table = pd.DataFrame({
+        "site_id": sites["site_id"],
+        "name": sites["name"],
+        "where": [edges[r] for r in pairs["ring"].to_numpy()],
+        "dist_km": pairs["dist_km"].to_numpy(),
+        "workers": sites["workers"],
+        **{flag: sites[flag] for flag in RED_FLAGS},
+        "tenure": sites["tenure"],
+        "seen": sites["seen"],
+    })
+    return table
+
+
 # --- helpers -----------------------------------------------------------------------------
 
 

@@ -319,3 +319,25 @@ def _distance_detail(geoms: np.ndarray, keep: np.ndarray, far: np.ndarray) -> np
                                strict=True)
         ]
     return detail
+
+
+def core_bounds(layer: gpd.GeoDataFrame, *, percentile: float = 2.0) -> tuple[
+    float, float, float, float
+]:
+    """Extent of the bulk of a layer: the ``percentile`` to ``100 - percentile`` range of its
+    features' representative points, so a few far outliers do not stretch it.
+
+    Returns
+    -------
+    tuple
+        ``(minx, miny, maxx, maxy)`` in the layer's CRS.
+    """
+    geoms = np.asarray(layer.geometry.values, dtype=object)
+    present = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
+    points = shapely.point_on_surface(geoms[present])
+    x, y = shapely.get_x(points), shapely.get_y(points)
+    if len(x) == 0:
+        raise GeometryError("The layer has no geometry to measure.")
+    low, high = percentile, 100.0 - percentile
+    return (float(np.percentile(x, low)), float(np.percentile(y, low)),
+            float(np.percentile(x, high)), float(np.percentile(y, high)))

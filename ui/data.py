@@ -1,0 +1,189 @@
+"""Cached engine calls: the session's workspace, its analysis and derived tables.
+
+Caches are keyed on content: a layer's fingerprint (sha256 of its file and import), the
+filters and the options. Two sessions share a cached result only when they analyse the same
+content; the workspace itself lives in each session's own state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+
+from geo.errors import GeoError, SchemaError
+from geo.export import summary
+from geo.filters import Filters
+from geo.pipeline import Analysis, Layer, analyse, load_bundled
+from geo.schema import LayerKind
+from geo.stats import group_stats, region_stats, year_stats
+from ui import state
+
+LAYER_KINDS: tuple[LayerKind, ...] = ("concessions", "sites")
+DEFAULT_RINGS = "1, 5, 10"
+
+
+@st.cache_resource(show_spinner="Loading the bundled eastern DR Congo data...")
+def bundled_layer(kind: LayerKind) -> Layer:
+    """The bundled layer of ``kind``, read and validated once per server."""
+    return load_bundled(kind)
+
+
+def workspace() -> dict[LayerKind, Layer]:
+    """The session's current layers: its confirmed uploads, else the bundled data."""
+    chosen = st.session_state.get(state.WORKSPACE, {})
+    return {kind: chosen.get(kind) or bundled_layer(kind) for kind in LAYER_KINDS}
+
+
+def set_layer(layer: Layer) -> None:
+    """Make ``layer`` the session's current layer of its kind."""
+    chosen = dict(st.session_state.get(state.WORKSPACE, {}))
+    chosen[layer.kind] = layer
+    st.session_state[state.WORKSPACE] = chosen
+
+
+def reset_workspace() -> None:
+    """Go back to the bundled data."""
+    st.session_state.pop(state.WORKSPACE, None)
+
+
+def current_filters() -> Filters:
+    """The sidebar's filters as the engine takes them."""
+    years = st.session_state.get(state.FILTER_YEARS)
+    bounds = _year_bounds(workspace()["sites"])
+    return Filters(
+        holders=tuple(st.session_state.get(state.FILTER_HOLDERS, ())),
+        lic_types=tuple(st.session_state.get(state.FILTER_LIC_TYPES, ())),
+        statuses=tuple(st.session_state.get(state.FILTER_STATUSES, ())),
+        provinces=tuple(st.session_state.get(state.FILTER_PROVINCES, ())),
+        gold_only=bool(st.session_state.get(state.FILTER_GOLD, False)),
+        years=tuple(years) if years and bounds and tuple(years) != bounds else None,  # type: ignore[arg-type]
+    )
+
+
+def current_rings() -> tuple[float, ...]:
+    """The proximity rings chosen in the sidebar, in km."""
+    text = str(st.session_state.get(state.OPTION_RINGS, DEFAULT_RINGS))
+    try:
+        rings = tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
+    except ValueError as err:
+        raise SchemaError(
+            f"Rings must be kilometres separated by commas, like 1, 5, 10; got {text!r}."
+        ) from err
+    return rings
+
+
+def current_radius() -> float | None:
+    """The footprint radius (m) of point sites, or None."""
+    radius = float(st.session_state.get(state.OPTION_RADIUS, 0) or 0)
+    return radius if radius > 0 else None
+
+
+def analysis_key() -> str:
+    """Content key of the current analysis: layers, filters and options."""
+    layers = workspace()
+    parts = [layers[k].fingerprint for k in LAYER_KINDS]
+    parts.append(json.dumps(asdict(current_filters()), default=str))
+    parts.append(json.dumps([st.session_state.get(state.OPTION_RINGS, DEFAULT_RINGS),
+                             current_radius()]))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def current_analysis() -> Analysis:
+    """The analysis of the session's workspace with its filters and options.
+
+    Raises
+    ------
+    GeoError
+        When the options are wrong or the filters leave nothing; pages show the message.
+    """
+    layers = workspace()
+    return _analysis(analysis_key(), layers["concessions"], layers["sites"],
+                     current_filters(), current_rings(), current_radius())
+
+
+def analysis_or_stop() -> tuple[str, Analysis]:
+    """The current analysis and its key, or a plain message and the page stops."""
+    try:
+        with st.spinner("Computing overlaps..."):
+            return analysis_key(), current_analysis()
+    except GeoError as err:
+        st.warning(str(err))
+        st.stop()
+        raise  # unreachable: st.stop ends the run
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _analysis(
+    key: str, _concessions: Layer, _sites: Layer, _filters: Filters,
+    _rings: tuple[float, ...], _radius: float | None,
+) -> Analysis:
+    return analyse(_concessions, _sites, rings_km=_rings, radius_m=_radius, filters=_filters)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def grouped_table(key: str, by: str, _analysis: Analysis) -> pd.DataFrame:
+    """Statistics per holder, licence type, province or country (cached per analysis)."""
+    if by in ("province", "country"):
+        return region_stats(_analysis.overlaps, by)  # type: ignore[arg-type]
+    return group_stats(_analysis.overlaps, by)  # type: ignore[arg-type]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def years_table(key: str, _analysis: Analysis) -> pd.DataFrame:
+    """Sites and workers inside versus outside concessions per year (cached)."""
+    return year_stats(_analysis.overlaps)
+
+
+def export_info(analysis: Analysis) -> dict[str, object]:
+    """Summary with method note content for exports of the current workspace."""
+    layers = workspace()
+    return summary(
+        analysis,
+        sources={kind: layers[kind].source for kind in LAYER_KINDS},
+        reports={kind: layers[kind].report for kind in LAYER_KINDS},
+    )
+
+
+def _year_bounds(sites: Layer) -> tuple[int, int] | None:
+    years = pd.to_datetime(sites.data["seen"], errors="coerce").dt.year.dropna()
+    if years.empty:
+        return None
+    return int(years.min()), int(years.max())
+
+
+def year_bounds() -> tuple[int, int] | None:
+    """First and last year of ``seen`` among the current sites, if any."""
+    return _year_bounds(workspace()["sites"])
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def concession_rings(key: str, conc_id: str, _analysis: Analysis):  # type: ignore[no-untyped-def]
+    """Ring bands around one concession of the current analysis (cached)."""
+    from geo.overlap import ring_bands
+
+    concessions = _analysis.overlaps.concessions
+    one = concessions[concessions["conc_id"].astype(str) == conc_id]
+    return ring_bands(one, _analysis.overlaps.rings_km)
+
+
+def map_html(key: str, analysis: Analysis) -> bytes:
+    """The full map of an analysis as a standalone, offline HTML page."""
+    from ui import maps
+
+    overlaps = analysis.overlaps
+    folium_map = maps.overlap_map(concessions_with_stats(analysis), overlaps.sites,
+                                  overlaps.zones, footprints=overlaps.footprints)
+    return folium_map.get_root().render().encode("utf-8")
+
+
+def concessions_with_stats(analysis: Analysis) -> gpd.GeoDataFrame:
+    """The analysed concessions with their per-concession statistics, for maps."""
+    concessions = analysis.overlaps.concessions
+    table = analysis.concession_table.set_index("conc_id")
+    extra = table.drop(columns=[c for c in table.columns if c in concessions])
+    return concessions.join(extra, on="conc_id")

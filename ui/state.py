@@ -1,0 +1,46 @@
+"""Every session-state key and widget key of the dashboard, defined once."""
+
+# The session's workspace: {"concessions": Layer, "sites": Layer}; absent = bundled data.
+WORKSPACE = "workspace"
+# A parsed upload waiting for the user's confirmation: ui.upload.PendingUpload.
+PENDING_UPLOAD = "pending_upload"
+# One-line notice shown once on the next page run (e.g. after an upload is confirmed).
+NOTICE = "notice"
+
+# Sidebar filters and options (widget keys; read through ui.data.current_filters).
+FILTER_HOLDERS = "filter_holders"
+FILTER_LIC_TYPES = "filter_lic_types"
+FILTER_STATUSES = "filter_statuses"
+FILTER_PROVINCES = "filter_provinces"
+FILTER_GOLD = "filter_gold"
+FILTER_YEARS = "filter_years"
+OPTION_RINGS = "option_rings"
+OPTION_RADIUS = "option_radius"
+
+# Map page.
+MAP_WIDGET = "map_widget"
+MAP_SHOW_RINGS = "map_show_rings"
+MAP_BASEMAP = "map_basemap"
+SELECTED_CONCESSION = "selected_concession"
+MAP_PICK = "map_pick"
+MAP_LAST_CLICK = "map_last_click"
+
+# Statistics page.
+STATS_TABLE = "stats_table"
+STATS_SEARCH = "stats_search"
+STATS_YEAR_MEASURE = "stats_year_measure"
+
+# Upload page.
+UPLOAD_KIND = "upload_kind"
+UPLOAD_FILE = "upload_file"
+# Bumped after a confirmed upload so the file uploader starts empty.
+UPLOAD_ROUND = "upload_round"
+UPLOAD_CRS = "upload_crs"
+UPLOAD_MODE = "upload_mode"
+UPLOAD_CONFIRM = "upload_confirm"
+UPLOAD_CANCEL = "upload_cancel"
+UPLOAD_MAPPING_PREFIX = "upload_map_"
+RESET_WORKSPACE = "reset_workspace"
+
+# Export page.
+EXPORT_PREFIX = "export_"
