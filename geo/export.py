@@ -8,7 +8,7 @@ Examples
 >>> from geo.pipeline import analyse, load_bundled
 >>> analysis = analyse(load_bundled("concessions"), load_bundled("sites"))
 >>> sorted(summary(analysis, sources={"sites": "IPIS"})["totals"])[:3]
-['child_in', 'concession_ha', 'concessions']
+['armed_in', 'child_in', 'concession_ha']
 """
 
 from __future__ import annotations

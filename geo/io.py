@@ -81,6 +81,7 @@ SUPPORTED_FORMATS: dict[str, str] = {
     ".kmz": "KMZ (zipped KML)",
     ".csv": "CSV with longitude/latitude or WKT columns",
     ".parquet": "GeoParquet",
+    ".geoparquet": "GeoParquet",
 }
 
 _WGS84 = pyproj.CRS.from_epsg(4326)
@@ -95,7 +96,18 @@ _TEXT_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 _LON_NAMES = ("longitude", "lon", "long", "lng")
 _LAT_NAMES = ("latitude", "lat")
 _WKT_NAMES = ("wkt", "geom", "geometry", "the_geom")
-_GDAL_ERRORS = (DataSourceError, DataLayerError, OSError)
+# pyogrio 0.13 raises UnicodeDecodeError for text not in the declared encoding and, when that
+# happens in a .prj, an UnboundLocalError from its own CRS code: both mean "cannot read".
+_GDAL_ERRORS = (DataSourceError, DataLayerError, OSError, UnicodeDecodeError, UnboundLocalError)
+
+_PARQUET_ERRORS = (
+    pyarrow.ArrowException,
+    OSError,
+    ValueError,
+    TypeError,
+    shapely.errors.GEOSException,
+    pyproj.exceptions.CRSError,
+)
 
 _SUFFIX: dict[_Format, str] = {
     "gpkg": ".gpkg",
@@ -369,7 +381,7 @@ def _zip_members(archive: str | Path | IO[bytes]) -> list[str]:
     try:
         with zipfile.ZipFile(archive) as opened:
             names = opened.namelist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as err:
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
         raise LayerReadError(
             "The zip file is damaged or incomplete (perhaps cut off while downloading or "
             "uploading); zip or download it again and retry."
@@ -398,10 +410,7 @@ def _read_gpkg(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.G
 
 
 def _read_geojson(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
-    try:
-        return pyogrio.read_dataframe(path)
-    except _GDAL_ERRORS as err:
-        raise LayerReadError(_json_problem(Path(path))) from err
+    return _gdal_read(path, "geojson")
 
 
 def _read_shapefile(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
@@ -452,10 +461,10 @@ def _read_parquet(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gp
         if b"geo" in metadata:
             return gpd.read_parquet(path)
         table = pd.read_parquet(path)
-    except (pyarrow.ArrowException, OSError, ValueError, TypeError) as err:
+    except _PARQUET_ERRORS as err:
         raise LayerReadError(
-            "The Parquet file could not be read: it is damaged, incomplete or its geometry "
-            "metadata is broken; export it again as GeoParquet and retry."
+            "The Parquet file could not be read: it is damaged, incomplete, or its geometry or "
+            "CRS is broken; export it again as GeoParquet and retry."
         ) from err
     return _table_to_frame(table, crs or _WGS84, "Parquet file")
 
@@ -476,10 +485,17 @@ _READERS: dict[_Format, Callable[..., gpd.GeoDataFrame]] = {
 
 
 def _gdal_read(path: str, fmt: _Format, *, layer: str | None = None) -> gpd.GeoDataFrame:
+    """Read one layer with GDAL; a shape GEOS cannot build comes back null, with a warning."""
     try:
-        return pyogrio.read_dataframe(path, layer=layer)
+        return pyogrio.read_dataframe(path, layer=layer, on_invalid="warn")
+    except UnicodeDecodeError as err:
+        raise LayerReadError(
+            f"The {_LABEL[fmt]} holds text that is not in the character encoding it declares; "
+            "save it again as UTF-8 and retry."
+        ) from err
     except _GDAL_ERRORS as err:
-        raise LayerReadError(_damaged(fmt)) from err
+        message = _json_problem(Path(path)) if fmt == "geojson" else _damaged(fmt)
+        raise LayerReadError(message) from err
 
 
 def _gdal_layers(path: str, fmt: _Format) -> list[tuple[str, str | None]]:

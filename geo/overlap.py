@@ -30,7 +30,7 @@ Examples
 ...                          crs=4326)
 >>> result = compute_overlaps(conc, sites)
 >>> round(float(result.zones["area_ha"].iloc[0]), 1)  # union of the two sites, inside A
-67.3
+738.5
 """
 
 from __future__ import annotations

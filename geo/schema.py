@@ -197,7 +197,7 @@ _OPTIONAL_SOURCE_COLUMNS = {"date_de1", "childunder15", "mercury", "province"}
 
 _TRUE = {"1", "1.0", "true", "t", "yes", "y", "oui", "o", "si", "sí", "sim", "x"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n", "non", "nao", "não"}
-_GOLD_WORDS = re.compile(r"^\s*(or|gold|oro|ouro|au)\s*$", re.IGNORECASE)
+_GOLD_WORDS = re.compile(r"^\s*(?:or|gold|oro|ouro|au)\s*$", re.IGNORECASE)
 
 
 def guess_mapping(columns: list[str], kind: LayerKind) -> dict[str, str]:
