@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from geo.errors import GeoError, SchemaError
 from geo.export import summary, write_outputs
@@ -41,8 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUG
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m geo",
         description="Overlaps of mining concessions and artisanal mining sites.",
     )
@@ -52,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     overlap.add_argument("concessions", help="concession layer (any supported file)")
     overlap.add_argument("sites", help="artisanal site layer (points and/or polygons)")
     overlap.add_argument("-o", "--outdir", required=True, help="folder to write results to")
-    overlap.add_argument("--rings", default="1,5,10", type=_rings,
+    overlap.add_argument("--rings", default="1,5,10",
                          help="proximity rings in km, comma-separated (default 1,5,10)")
     overlap.add_argument("--radius-m", type=float, default=None,
                          help="footprint radius in metres given to point sites")
@@ -76,16 +84,17 @@ def _rings(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError as err:
-        raise argparse.ArgumentTypeError(
-            f"rings must be kilometres separated by commas, like 1,5,10; got {text!r}"
+        raise SchemaError(
+            f"--rings must be kilometres separated by commas, like 1,5,10; got {text!r}."
         ) from err
 
 
 def _run_overlap(args: argparse.Namespace) -> int:
+    rings = _rings(args.rings)
     concessions = load_layer(args.concessions, "concessions", crs=args.concessions_crs)
     bounds = core_bounds(concessions.data)
     sites = load_layer(args.sites, "sites", crs=args.sites_crs, reference_bounds=bounds)
-    analysis = analyse(concessions, sites, rings_km=args.rings, radius_m=args.radius_m)
+    analysis = analyse(concessions, sites, rings_km=rings, radius_m=args.radius_m)
     info = summary(
         analysis,
         sources={"concessions": args.concessions, "sites": args.sites},

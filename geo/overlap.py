@@ -206,7 +206,7 @@ def _inside_pairs(
     tree = shapely.STRtree(conc_geoms)
     site_pos, conc_pos = tree.query(site_geoms, predicate="intersects")
     conc_g, site_g = conc_geoms[conc_pos], site_geoms[site_pos]
-    is_point = shapely.get_type_id(site_g) <= 0
+    is_point = _is_point(site_g)
     point_in = is_point & shapely.contains(conc_g, site_g)
     polygon_in = ~is_point & ~shapely.touches(conc_g, site_g)
     pairs = pd.DataFrame({
@@ -221,9 +221,14 @@ def _inside_pairs(
     return inside[list(PAIR_COLUMNS)].astype({"site": int, "conc": int, "ring": int})
 
 
+def _is_point(geoms: np.ndarray) -> np.ndarray:
+    """True for Point and MultiPoint geometries."""
+    return np.isin(shapely.get_type_id(geoms), (0, 4))
+
+
 def _footprints(site_geoms: np.ndarray, radius_m: float | None) -> np.ndarray:
     """Polygon footprint of each site: its polygon, a circle around a point, or None."""
-    is_point = shapely.get_type_id(site_geoms) <= 0
+    is_point = _is_point(site_geoms)
     footprints = np.where(is_point, None, site_geoms)
     if radius_m is not None and is_point.any():
         footprints[is_point] = geodesic_circles(site_geoms[is_point], radius_m)
@@ -379,7 +384,7 @@ def _site_table(
         "conc_id": conc_of,
         "dist_km": np.round(nearest["dist_km"].to_numpy(dtype=float), 4),
         "n_conc": n_conc,
-        "is_polygon": shapely.get_type_id(site_geoms) > 0,
+        "is_polygon": ~_is_point(site_geoms),
         "area_ha": area_ha(footprints),
         "lon": shapely.get_x(points),
         "lat": shapely.get_y(points),

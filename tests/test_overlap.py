@@ -379,6 +379,24 @@ def test_tenure_first_match_wins(types, tenure):
     assert site_row(result, "s0")["n_conc"] == len(types)
 
 
+def test_tenure_tie_goes_to_smallest_conc_id():
+    conc = concessions([("B", "exploitation", box(0, 0, 0.2, 0.1)),
+                        ("A", "exploitation", box(0, 0, 0.1, 0.2))])
+    result = compute_overlaps(conc, sites([Point(0.05, 0.05)]))
+    assert site_row(result, "s0")["conc_id"] == "A"
+    assert site_row(result, "s0")["n_conc"] == 2
+
+
+def test_multipoint_site_is_a_point_site():
+    p, q = Point(0.05, 0.05), Point(0.06, 0.06)
+    layer = sites([shapely.MultiPoint([p, q])])
+    clean, _ = validate_layer(layer, "sites")
+    result = compute_overlaps(concessions([("A", "exploitation", A)]), clean, radius_m=200.0)
+    assert not site_row(result, "s0")["is_polygon"]
+    expected = geod_ha(shapely.union(geodesic_circle(p, 200.0), geodesic_circle(q, 200.0)))
+    assert zone_area(result, "A") == pytest.approx(expected, rel=5e-3)
+
+
 def test_site_table_schema_and_order():
     layer = sites([Point(0.5, 0.5), Point(0.05, 0.05)], ids=["b", "a"])
     result = compute_overlaps(concessions([("A", "exploitation", A)]), layer)

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import geopandas as gpd
-import numpy as np
 import pyproj
 import shapely
 from hypothesis import given, settings
@@ -34,19 +33,25 @@ def geod_ha(geom) -> float:
     return abs(area) / 10_000.0
 
 
-coordinate = st.floats(min_value=-1.0, max_value=1.0, allow_nan=False, allow_infinity=False)
+#: Coordinates on a 1e-4 degree grid (about 11 m): shared and touching edges are common,
+#: and no subnormal floats (which make GEOS itself divide by zero).
+STEP = 1e-4
+
+
+def grid(low: float, high: float):
+    return st.integers(round(low / STEP), round(high / STEP)).map(lambda k: k * STEP)
 
 
 @st.composite
 def small_box(draw, near=None, min_size=0.002, max_size=0.15):
     if near is None:
-        x, y = draw(coordinate), draw(coordinate)
+        x, y = draw(grid(-1.0, 1.0)), draw(grid(-1.0, 1.0))
     else:
         minx, miny, maxx, maxy = near
-        x = draw(st.floats(minx - 0.05, maxx + 0.02))
-        y = draw(st.floats(miny - 0.05, maxy + 0.02))
-    w = draw(st.floats(min_size, max_size))
-    h = draw(st.floats(min_size, max_size))
+        x = draw(grid(minx - 0.05, maxx + 0.02))
+        y = draw(grid(miny - 0.05, maxy + 0.02))
+    w = draw(grid(min_size, max_size))
+    h = draw(grid(min_size, max_size))
     return box(x, y, x + w, y + h)
 
 
@@ -88,23 +93,19 @@ def overlap_of(result, conc_id="C0") -> float:
 
 @SETTINGS
 @given(concession_and_sites())
-def test_overlap_bounded_by_both_inputs(case):
+def test_overlap_bounded_by_both_inputs_and_equal_to_geod(case):
     conc, site_boxes = case
     result = compute_overlaps(*layers([conc], site_boxes))
     overlap = overlap_of(result)
     assert overlap >= 0.0
     assert overlap <= geod_ha(conc) * (1 + REL) + ABS
     assert overlap <= geod_ha(shapely.union_all(site_boxes)) * (1 + REL) + ABS
-    assert overlap <= float(result.concessions["area_ha"].iloc[0]) * (1 + 1e-9) + ABS
-
-
-@SETTINGS
-@given(concession_and_sites())
-def test_overlap_equals_independent_geod_area(case):
-    conc, site_boxes = case
-    result = compute_overlaps(*layers([conc], site_boxes))
+    # Against the engine's own concession area the slack is not zero either: the zone's
+    # extra vertices (where site edges cross the title's) split lon/lat-straight edges into
+    # geodesics, which moves the area by ~1e-7 relative.
+    assert overlap <= float(result.concessions["area_ha"].iloc[0]) * (1 + REL) + ABS
     expected = geod_ha(shapely.intersection(conc, shapely.union_all(site_boxes)))
-    assert abs(overlap_of(result) - expected) <= REL * expected + ABS
+    assert abs(overlap - expected) <= REL * expected + ABS
 
 
 @SETTINGS
@@ -119,9 +120,8 @@ def test_site_order_does_not_matter(case, rnd):
     assert abs(a - b) <= 1e-9 * max(a, b) + 1e-9
     assert concession_stats(first)["sites_in"].tolist() == \
         concession_stats(second)["sites_in"].tolist()
-    assert totals(first)["site_ha"] == np.float64(totals(second)["site_ha"]) or abs(
-        totals(first)["site_ha"] - totals(second)["site_ha"]
-    ) <= 1e-9 * totals(first)["site_ha"]
+    site_a, site_b = totals(first)["site_ha"], totals(second)["site_ha"]
+    assert abs(site_a - site_b) <= 1e-7 * max(site_a, site_b) + ABS
 
 
 @SETTINGS
@@ -132,10 +132,10 @@ def test_union_totals_never_above_sums(case):
     table = concession_stats(result)
     summary = totals(result)
     assert (table["overlap_ha"] >= 0).all()
-    assert summary["overlap_ha"] <= table["overlap_ha"].sum() * (1 + 1e-9) + ABS
-    assert summary["concession_ha"] <= table["area_ha"].sum() * (1 + 1e-9) + ABS
-    assert summary["overlap_ha"] <= summary["concession_ha"] * (1 + 1e-9) + ABS
-    assert summary["overlap_ha"] <= summary["site_ha"] * (1 + 1e-9) + ABS
+    assert summary["overlap_ha"] <= table["overlap_ha"].sum() * (1 + REL) + ABS
+    assert summary["concession_ha"] <= table["area_ha"].sum() * (1 + REL) + ABS
+    assert summary["overlap_ha"] <= summary["concession_ha"] * (1 + REL) + ABS
+    assert summary["overlap_ha"] <= summary["site_ha"] * (1 + REL) + ABS
     # and the union total is itself the Geod area of shapely's union of the zones
     expected = geod_ha(shapely.intersection(shapely.union_all(conc_geoms),
                                             shapely.union_all(site_boxes)))

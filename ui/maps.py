@@ -1,0 +1,871 @@
+"""Folium maps of concessions, overlap zones and artisanal sites: plain functions.
+
+The builders take the engine's frames (:mod:`geo.overlap`, :mod:`geo.stats`) and return a
+:class:`ui.offline.OfflineMap`, which needs no internet; pages show it with
+``st_folium(m, key=..., returned_objects=[...])`` and tests render it with
+``m.get_root().render()``. Nothing here imports Streamlit.
+
+What reaches the browser
+------------------------
+* Geometry simplified (``shapely.simplify``, :data:`SIMPLIFY_DEG`, topology preserved) and
+  rounded to :data:`DECIMALS` decimals; only the properties shown or needed for clicks.
+* Every property value and every label is HTML-escaped in Python (``html.escape``) before it
+  goes into the GeoJSON or the site data: folium's ``GeoJsonTooltip`` / ``GeoJsonPopup`` and
+  the site popups put them into the page with ``innerHTML``, where escaped text stays text.
+  The JSON itself is embedded with Jinja's ``tojson`` (``<``, ``>``, ``&``, ``'`` as
+  ``\\u00XX``), so no value can close the ``<script>`` it sits in.
+
+Clicks
+------
+Every concession and overlap-zone feature carries ``conc_id`` (escaped, as shown) and
+``kind`` (``"concession"``, ``"zone"``) in its properties; artisanal sites carry ``kind``
+``"site"``, ``site_id`` and the ``conc_id`` of the title they sit in (null outside titles).
+st_folium returns the clicked feature as ``last_active_drawing``; :func:`clicked_conc_id`
+reads the concession back from it.
+
+Examples
+--------
+>>> import geopandas as gpd
+>>> from shapely import box
+>>> conc = gpd.GeoDataFrame({"conc_id": ["PE 1"], "holder": ["A & B"],
+...                          "lic_type": ["exploitation"]},
+...                         geometry=[box(28.0, -3.0, 28.1, -2.9)], crs=4326)
+>>> sites = gpd.GeoDataFrame({"site_id": ["s1"], "name": ["Mine"]},
+...                          geometry=gpd.points_from_xy([28.05], [-2.95]), crs=4326)
+>>> page = preview_map(conc, sites).get_root().render()
+>>> "A &amp; B" in page.replace("\\\\u0026", "&")
+True
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import branca.element
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from folium.features import GeoJsonPopup, GeoJsonTooltip
+from folium.plugins import FastMarkerCluster
+from folium.template import Template
+
+from geo.schema import LIC_TYPE_LABELS, LIC_TYPES, RED_FLAGS, TENURE_CLASSES, TENURE_LABELS
+from ui.offline import COUNTRIES_LAYER, OfflineMap, add_pane, offline_map
+
+# --- look --------------------------------------------------------------------------------------
+
+#: Okabe-Ito colours (colour-blind safe) of the licence types.
+LIC_COLOURS: dict[str, str] = {
+    "exploitation": "#0072B2",  # blue
+    "exploration": "#56B4E9",  # sky blue
+    "asm_zone": "#009E73",  # bluish green
+    "small_scale": "#E69F00",  # orange
+    "other": "#999999",  # grey
+}
+#: Fill of a site by tenure: the colour of the title it sits in; yellow on free land.
+TENURE_COLOURS: dict[str, str] = {
+    **{lic: LIC_COLOURS[lic] for lic in LIC_TYPES if lic != "other"},
+    "other_title": LIC_COLOURS["other"],
+    "unlicensed": "#F0E442",  # yellow
+}
+#: Fill of a site whose tenure is not computed yet (upload preview).
+SITE_COLOUR = "#CC79A7"  # reddish purple
+ZONE_COLOUR = "#D55E00"  # vermillion
+SELECTED_COLOUR = "#000000"
+RING_COLOUR = "#333333"
+
+#: Names of the layers in the layer control.
+LAYER_CONCESSIONS = "Concessions"
+LAYER_ZONES = "Overlap zones"
+LAYER_SITES = "Artisanal sites"
+LAYER_RINGS = "Proximity rings"
+LAYER_COUNTRIES = COUNTRIES_LAYER
+
+#: Simplification tolerance (degrees, about 55 m) and coordinate decimals sent to the browser.
+SIMPLIFY_DEG = 0.0005
+DECIMALS = 5
+#: Coarser simplification (about 500 m) and rounding (about 100 m) of the overview thumbnail.
+THUMBNAIL_SIMPLIFY_DEG = 0.005
+THUMBNAIL_DECIMALS = 3
+#: Share of outlying concessions left out of the initial view, at each end (percent).
+FIT_PERCENTILE = 2.0
+#: Shown for a missing value.
+MISSING = "\u2014"
+
+#: Leaflet panes, bottom to top (the countries pane, 250, is ui.offline's): a layer keeps its
+#: place when it is switched off and on again in the layer control.
+_PANES: tuple[tuple[str, int, bool], ...] = (
+    ("concessions", 410, True),
+    ("zones", 420, True),
+    ("selected", 430, False),
+    ("rings", 435, False),
+    ("site_areas", 440, True),
+    ("site_points", 450, True),
+)
+
+#: Labelled fields of the popups and tooltips: property -> label.
+CONCESSION_FIELDS: dict[str, str] = {
+    "conc_id": "Title",
+    "holder": "Holder",
+    "lic_type": "Licence type",
+    "status": "Status",
+    "expiry": "Expiry",
+    "area_ha": "Area (ha)",
+    "overlap": "Overlap (ha, %)",
+    "sites_in": "Sites inside",
+    "workers_in": "Workers inside",
+}
+CONCESSION_TOOLTIP: tuple[str, ...] = ("conc_id", "holder", "lic_type")
+ZONE_FIELDS: dict[str, str] = {
+    "conc_id": "Title",
+    "area_ha": "Overlap zone (ha)",
+    "holder": "Holder",
+    "lic_type": "Licence type",
+}
+SITE_FIELDS: dict[str, str] = {
+    "site_id": "Site",
+    "name": "Name",
+    "tenure": "Tenure",
+    "concession": "Concession",
+    "dist_km": "Distance (km)",
+    "workers": "Workers",
+    "mercury": "Mercury",
+    "armed": "Armed actors",
+    "child_lab": "Child labour",
+    "seen": "Last seen",
+}
+SITE_TOOLTIP: tuple[str, ...] = ("name", "tenure")
+
+_TOOLTIP_STYLE = "font-size: 12px;"
+_CLUSTER_OPTIONS: dict[str, Any] = {
+    "showCoverageOnHover": False,
+    "chunkedLoading": True,
+    "maxClusterRadius": 50,
+    "disableClusteringAtZoom": 12,
+}
+
+
+# --- public builders ---------------------------------------------------------------------------
+
+
+def overlap_map(
+    concessions: gpd.GeoDataFrame,
+    sites: pd.DataFrame,
+    zones: gpd.GeoDataFrame,
+    *,
+    footprints: gpd.GeoSeries | None = None,
+    rings: gpd.GeoDataFrame | None = None,
+    selected: str | None = None,
+    tiles: str | None = None,
+    zoom_to_selected: bool = False,
+) -> OfflineMap:
+    """The main map: concessions by licence type, overlap zones, artisanal sites, rings.
+
+    Parameters
+    ----------
+    concessions : GeoDataFrame
+        Concessions in EPSG:4326 with their statistics (``conc_id``, ``holder``,
+        ``lic_type``, ``status``, ``expiry``, ``area_ha``, ``overlap_ha``, ``overlap_pct``,
+        ``sites_in``, ``workers_in``); missing statistics show as a dash.
+    sites : DataFrame
+        One row per site, :data:`geo.schema.SITE_RESULT_COLUMNS` (``lon``/``lat``).
+    zones : GeoDataFrame
+        Overlap zones, :data:`geo.schema.ZONE_COLUMNS`.
+    footprints : GeoSeries, optional, keyword-only
+        Site polygons aligned by position with ``sites`` (None for point sites).
+    rings : GeoDataFrame, optional, keyword-only
+        Proximity ring bands (``conc_id``, ``ring_km``, geometry), drawn as dashed outlines.
+    selected : str, optional, keyword-only
+        ``conc_id`` of the concession to outline.
+    tiles : str, optional, keyword-only
+        Basemap tiles (need a connection); default none, the country outlines only.
+    zoom_to_selected : bool, keyword-only
+        Fit the view to the selected concession instead of all of them.
+
+    Returns
+    -------
+    OfflineMap
+        Layers "Countries", "Concessions", "Overlap zones", "Artisanal sites" and, when
+        ``rings`` is given, "Proximity rings", with a layer control and a legend.
+    """
+    conc_geoms = _geometries(concessions)
+    bounds = _view_bounds(conc_geoms)
+    selected_rows = _selected_rows(concessions, selected)
+    if zoom_to_selected and selected_rows.any():
+        bounds = _view_bounds(conc_geoms[selected_rows], trim=False) or bounds
+    if bounds is None and len(sites):
+        bounds = _point_bounds(sites)
+    m = _base_map(bounds, tiles=tiles)
+
+    _concession_layer(concessions, popup=True).add_to(m)
+    _zone_layer(zones).add_to(m)
+    if selected_rows.any():
+        _outline_layer(conc_geoms[selected_rows]).add_to(m)
+    if rings is not None:
+        _ring_layer(rings).add_to(m)
+    _site_layer(sites, footprints).add_to(m)
+
+    legend = _legend_html(
+        sites=True, zones=True, selected=bool(selected_rows.any()), rings=rings is not None,
+    )
+    Legend(legend).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return m
+
+
+def small_map(concessions: gpd.GeoDataFrame, sites: pd.DataFrame) -> OfflineMap:
+    """Overview thumbnail: concessions by licence type and sites as dots, tooltips only.
+
+    Parameters
+    ----------
+    concessions : GeoDataFrame
+        Concessions in EPSG:4326 (``conc_id``, ``holder``, ``lic_type``).
+    sites : DataFrame
+        Sites with ``lon``, ``lat`` and, when computed, ``tenure``.
+    """
+    bounds = _view_bounds(_geometries(concessions))
+    if bounds is None and len(sites):
+        bounds = _point_bounds(sites)
+    m = _base_map(bounds, tiles=None)
+    _concession_layer(concessions, popup=False, tolerance=THUMBNAIL_SIMPLIFY_DEG,
+                      decimals=THUMBNAIL_DECIMALS).add_to(m)
+    _site_dots(sites).add_to(m)
+    Legend(_legend_html(sites=True, zones=False, selected=False, rings=False, compact=True),
+           collapsed=True).add_to(m)
+    return m
+
+
+def preview_map(concessions: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> OfflineMap:
+    """A layer being imported, with the other layer: normalised layers, before any analysis.
+
+    Parameters
+    ----------
+    concessions : GeoDataFrame
+        Normalised concessions (:data:`geo.schema.CONCESSION_COLUMNS`), EPSG:4326.
+    sites : GeoDataFrame
+        Normalised sites (:data:`geo.schema.SITE_COLUMNS`), points and/or polygons.
+    """
+    site_geoms = _geometries(sites)
+    points = shapely.point_on_surface(site_geoms)
+    valid = shapely.is_geometry(points) & ~shapely.is_empty(points)
+    table = pd.DataFrame(sites.drop(columns=sites.geometry.name))
+    table["lon"] = np.where(valid, shapely.get_x(points), np.nan)
+    table["lat"] = np.where(valid, shapely.get_y(points), np.nan)
+    polygonal = np.isin(shapely.get_type_id(site_geoms), (3, 6))
+    footprints = gpd.GeoSeries(np.where(polygonal, site_geoms, None), crs=sites.crs)
+
+    bounds = _view_bounds(_geometries(concessions))
+    if bounds is None:
+        bounds = _point_bounds(table)
+    m = _base_map(bounds, tiles=None)
+    _concession_layer(concessions, popup=True).add_to(m)
+    _site_layer(table, footprints).add_to(m)
+    Legend(_legend_html(sites=True, zones=False, selected=False, rings=False,
+                        tenure=False)).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return m
+
+
+def clicked_conc_id(returned: Mapping[str, Any] | None) -> str | None:
+    """The ``conc_id`` of the feature clicked on a map, from st_folium's return value.
+
+    Reads ``returned["last_active_drawing"]["properties"]["conc_id"]`` and undoes the HTML
+    escaping it was sent with; None when nothing with a concession was clicked.
+
+    Examples
+    --------
+    >>> clicked_conc_id({"last_active_drawing": {"properties": {"conc_id": "A &amp; B"}}})
+    'A & B'
+    >>> clicked_conc_id({"last_active_drawing": None}) is None
+    True
+    """
+    drawing = (returned or {}).get("last_active_drawing") or {}
+    value = (drawing.get("properties") or {}).get("conc_id")
+    if value is None or value == "":
+        return None
+    return html.unescape(str(value))
+
+
+# --- the legend --------------------------------------------------------------------------------
+
+
+class Legend(branca.element.MacroElement):
+    """A Leaflet control in a corner holding static, already escaped legend HTML.
+
+    Built in the map's script (not the page's HTML), so it also shows in streamlit-folium,
+    which keeps only the map's script and asset links.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var legend = L.control({position: {{ this.position|tojson }}});
+            legend.onAdd = function () {
+                var div = L.DomUtil.create("div", "map-legend leaflet-bar");
+                div.style.cssText = {{ this.box_style|tojson }};
+                div.innerHTML = {{ this.content|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, content: str, *, position: str = "bottomright",
+                 collapsed: bool = False) -> None:
+        super().__init__()
+        self._name = "Legend"
+        opening = "<details>" if collapsed else "<details open>"
+        self.content = (
+            f"{opening}<summary style=\"cursor:pointer;font-weight:600\">Legend</summary>"
+            f"{content}</details>"
+        )
+        self.position = position
+        self.box_style = (
+            "background:rgba(255,255,255,0.92);padding:6px 8px;font:12px/1.35 sans-serif;"
+            "color:#222;max-width:260px;"
+        )
+
+
+def _swatch(fill: str, *, stroke: str | None = None, opacity: float = 0.6,
+            dashed: bool = False, circle: bool = False, weight: int = 1) -> str:
+    border = f"{weight}px {'dashed' if dashed else 'solid'} {stroke or fill}"
+    shape = ("width:10px;height:10px;border-radius:50%;" if circle
+             else "width:16px;height:10px;")
+    background = "transparent" if fill == "none" else _rgba(fill, opacity)
+    return (
+        f'<span style="display:inline-block;{shape}background:{background};'
+        f'border:{border};margin-right:6px;vertical-align:middle"></span>'
+    )
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    red, green, blue = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha})"
+
+
+def _legend_html(*, sites: bool, zones: bool, selected: bool, rings: bool,
+                 tenure: bool = True, compact: bool = False) -> str:
+    def row(swatch: str, label: str) -> str:
+        return f"<div>{swatch}{html.escape(label)}</div>"
+
+    def heading(label: str) -> str:
+        return f'<div style="font-weight:600;margin-top:4px">{html.escape(label)}</div>'
+
+    parts = [heading("Concessions (licence type)")]
+    parts += [row(_swatch(LIC_COLOURS[lic], opacity=0.45), LIC_TYPE_LABELS[lic])
+              for lic in LIC_TYPES]
+    if selected:
+        parts.append(row(_swatch("none", stroke=SELECTED_COLOUR, weight=2), "Selected title"))
+    if zones:
+        parts.append(row(_swatch(ZONE_COLOUR, opacity=0.7),
+                         "Overlap zone (site polygons inside a title)"))
+    if rings:
+        parts.append(row(_swatch("none", stroke=RING_COLOUR, dashed=True),
+                         "Proximity ring around the selected title"))
+    if sites:
+        parts.append(heading("Artisanal sites"))
+        if tenure:
+            parts.append(row(_swatch(LIC_COLOURS["exploitation"], stroke="#000000",
+                                     opacity=0.9, circle=True),
+                             "Inside a title (fill: its licence type)"))
+            parts.append(row(_swatch(TENURE_COLOURS["unlicensed"], stroke="#000000",
+                                     opacity=0.9, circle=True),
+                             TENURE_LABELS["unlicensed"]))
+        else:
+            parts.append(row(_swatch(SITE_COLOUR, stroke="#000000", opacity=0.9, circle=True),
+                             "Artisanal site"))
+        if not compact:
+            flags = ", ".join(label.lower() for label in RED_FLAGS.values())
+            parts.append(row(_swatch("#ffffff", stroke="#000000", opacity=0.9, circle=True,
+                                     weight=3),
+                             f"Red flag (thick outline): {flags}"))
+            parts.append(row('<span style="display:inline-block;width:16px;height:16px;'
+                             'border-radius:50%;background:rgba(110,204,57,0.7);'
+                             'margin-right:6px;vertical-align:middle"></span>',
+                             "Cluster of sites (number inside)"))
+    return "".join(parts)
+
+
+# --- layers ------------------------------------------------------------------------------------
+
+
+def _base_map(bounds: list[list[float]] | None, *, tiles: str | None) -> OfflineMap:
+    if bounds is None:
+        m = offline_map(location=(0.0, 20.0), zoom_start=3, tiles=tiles)
+    else:
+        (south, west), (north, east) = bounds
+        m = offline_map(location=((south + north) / 2, (west + east) / 2), zoom_start=6,
+                        bounds=bounds, tiles=tiles)
+    for name, z_index, interactive in _PANES:
+        add_pane(m, name, z_index, interactive=interactive)
+    return m
+
+
+def _concession_layer(concessions: gpd.GeoDataFrame, *, popup: bool,
+                      tolerance: float = SIMPLIFY_DEG,
+                      decimals: int = DECIMALS) -> folium.FeatureGroup:
+    """Concessions coloured by licence type; with ``popup``, every field is sent and shown
+    on click, else only the tooltip's (the overview thumbnail)."""
+    group = folium.FeatureGroup(name=LAYER_CONCESSIONS, overlay=True, control=True)
+    lic = _lic_codes(concessions)
+    properties = _concession_properties(concessions)
+    if not popup:
+        properties = {key: properties[key] for key in ("kind", *CONCESSION_TOOLTIP)}
+    collection, kept = _feature_collection(_geometries(concessions), properties,
+                                           tolerance=tolerance, decimals=decimals)
+    if not kept.size:
+        return group
+    colours = [LIC_COLOURS[code] for code in lic[kept]]
+
+    def style(feature: dict) -> dict:
+        colour = colours[feature["id"]]
+        return {"color": colour, "weight": 1, "opacity": 0.9, "fillColor": colour,
+                "fillOpacity": 0.35}
+
+    def highlight(feature: dict) -> dict:
+        return {"weight": 3, "fillOpacity": 0.55}
+
+    folium.GeoJson(
+        collection, name=LAYER_CONCESSIONS, control=False, style_function=style,
+        highlight_function=highlight, pane="concessions",
+        tooltip=_tooltip(CONCESSION_FIELDS, CONCESSION_TOOLTIP),
+        popup=_popup(CONCESSION_FIELDS) if popup else None,
+    ).add_to(group)
+    return group
+
+
+def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=LAYER_ZONES, overlay=True, control=True)
+    properties = {
+        "kind": ["zone"] * len(zones),
+        "conc_id": _texts(_column(zones, "conc_id")),
+        "area_ha": _hectares(_column(zones, "area_ha")),
+        "holder": _texts(_column(zones, "holder")),
+        "lic_type": _labels(_column(zones, "lic_type"), LIC_TYPE_LABELS),
+    }
+    collection, kept = _feature_collection(_geometries(zones), properties)
+    if not kept.size:
+        return group
+    style = {"color": ZONE_COLOUR, "weight": 1, "opacity": 1.0, "fillColor": ZONE_COLOUR,
+             "fillOpacity": 0.7}
+    folium.GeoJson(
+        collection, name=LAYER_ZONES, control=False, style_function=lambda _f: style,
+        pane="zones", tooltip=_tooltip(ZONE_FIELDS, tuple(ZONE_FIELDS)),
+        popup=_popup(ZONE_FIELDS),
+    ).add_to(group)
+    return group
+
+
+def _outline_layer(geoms: np.ndarray) -> folium.GeoJson:
+    collection, _kept = _feature_collection(geoms, {"kind": ["selected"] * len(geoms)})
+    style = {"color": SELECTED_COLOUR, "weight": 3, "opacity": 1.0, "fill": False}
+    return folium.GeoJson(collection, name="Selected title", control=False,
+                          style_function=lambda _f: style, pane="selected",
+                          interactive=False)
+
+
+def _ring_layer(rings: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=LAYER_RINGS, overlay=True, control=True)
+    properties = {"kind": ["ring"] * len(rings),
+                  "ring_km": _texts(_column(rings, "ring_km"))}
+    collection, kept = _feature_collection(_geometries(rings), properties)
+    if kept.size:
+        style = {"color": RING_COLOUR, "weight": 1.5, "opacity": 0.9, "dashArray": "6 4",
+                 "fill": False}
+        folium.GeoJson(collection, name=LAYER_RINGS, control=False,
+                       style_function=lambda _f: style, pane="rings",
+                       interactive=False).add_to(group)
+    return group
+
+
+def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium.FeatureGroup:
+    """Sites as clustered CircleMarkers at lon/lat, and their polygons where they have one."""
+    group = folium.FeatureGroup(name=LAYER_SITES, overlay=True, control=True)
+    values = _site_values(sites)
+    fields = {key: label for key, label in SITE_FIELDS.items() if key in values}
+    style_index = _site_style_index(sites)
+    click_conc = _click_conc_ids(sites)
+
+    if footprints is not None and len(footprints) == len(sites):
+        geoms = np.asarray(footprints.values, dtype=object)
+        drawn = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
+        is_polygon = _column(sites, "is_polygon").astype("boolean").fillna(True)
+        is_polygon = is_polygon.to_numpy(dtype=bool)
+        # The site's own polygon: every field, in a popup like the marker's.
+        _site_area_layer(
+            np.where(drawn & is_polygon, geoms, None), style_index, fields,
+            {"kind": ["site"] * len(sites), **values, "conc_id": click_conc},
+            popup=True,
+        ).add_to(group)
+        # A point site's footprint circle (radius option): light, tooltip only; the marker
+        # at its centre has the popup.
+        _site_area_layer(
+            np.where(drawn & ~is_polygon, geoms, None), style_index, fields,
+            {"kind": ["site"] * len(sites), "conc_id": click_conc,
+             **{key: values[key] for key in ("site_id", *_site_tooltip_keys(values))}},
+            popup=False,
+        ).add_to(group)
+
+    lon = pd.to_numeric(_column(sites, "lon"), errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(dtype=float)
+    has_point = np.isfinite(lon) & np.isfinite(lat)
+    if has_point.any():
+        columns = [values[key] for key in fields]
+        rows = [
+            [round(float(lat[i]), DECIMALS), round(float(lon[i]), DECIMALS),
+             int(style_index[i]), [column[i] for column in columns], click_conc[i]]
+            for i in np.flatnonzero(has_point)
+        ]
+        FastMarkerCluster(
+            rows, callback=_marker_callback(list(fields.values()), list(fields)),
+            name=LAYER_SITES, control=False, options=dict(_CLUSTER_OPTIONS),
+        ).add_to(group)
+    return group
+
+
+def _site_area_layer(
+    geoms: np.ndarray, style_index: np.ndarray, fields: Mapping[str, str],
+    properties: Mapping[str, Sequence[Any]], *, popup: bool,
+) -> folium.GeoJson | folium.FeatureGroup:
+    """Site polygons (None where a site has none), filled like the site markers.
+
+    Without ``popup`` they are footprint circles of point sites: a dashed outline only, so
+    the overlap zones they make stay visible under them.
+    """
+    collection, kept = _feature_collection(geoms, properties)
+    if not kept.size:
+        return folium.FeatureGroup(name=LAYER_SITES, control=False)
+    styles = [_site_style(index) for index in style_index[kept]]
+
+    def style(feature: dict) -> dict:
+        fill, weight, _radius = styles[feature["id"]]
+        if not popup:
+            return {"color": "#333333", "weight": 1, "opacity": 0.9, "dashArray": "3 3",
+                    "fillColor": fill, "fillOpacity": 0.0}
+        return {"color": "#000000", "weight": weight, "opacity": 1.0, "fillColor": fill,
+                "fillOpacity": 0.8}
+
+    return folium.GeoJson(
+        collection, name=LAYER_SITES, control=False, style_function=style,
+        pane="site_areas", tooltip=_tooltip(fields, _site_tooltip_keys(fields)),
+        popup=_popup(fields) if popup else None,
+    )
+
+
+def _site_dots(sites: pd.DataFrame) -> folium.GeoJson | folium.FeatureGroup:
+    """Sites as small dots (no clustering), for the overview thumbnail."""
+    lon = pd.to_numeric(_column(sites, "lon"), errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(dtype=float)
+    points = shapely.points(lon, lat)
+    points[~(np.isfinite(lon) & np.isfinite(lat))] = None
+    properties = {"name": _texts(_column(sites, "name"))}
+    collection, kept = _feature_collection(points, properties, tolerance=0.0,
+                                           decimals=THUMBNAIL_DECIMALS)
+    if not kept.size:
+        return folium.FeatureGroup(name=LAYER_SITES)
+    styles = [_site_style(index) for index in _site_style_index(sites)[kept]]
+
+    def style(feature: dict) -> dict:
+        fill, _weight, _radius = styles[feature["id"]]
+        return {"pane": "site_points", "color": "#222222", "weight": 0.4, "opacity": 0.8,
+                "fill": True, "fillColor": fill, "fillOpacity": 0.9, "radius": 2.5}
+
+    return folium.GeoJson(
+        collection, name=LAYER_SITES, style_function=style,
+        marker=folium.CircleMarker(radius=3),
+        tooltip=GeoJsonTooltip(fields=["name"], aliases=["Site"], labels=False,
+                               localize=False, style=_TOOLTIP_STYLE),
+    )
+
+
+def _marker_callback(labels: Sequence[str], keys: Sequence[str]) -> str:
+    """JavaScript building one CircleMarker (with tooltip and popup) from one data row.
+
+    A row is ``[lat, lon, style index, [escaped values in field order], conc_id or null]``.
+    Values and labels are already HTML-escaped, so joining them into HTML is safe.
+    """
+    styles = [
+        {"c": fill, "w": weight, "r": radius}
+        for fill, weight, radius in (_site_style(i) for i in range(_n_site_styles()))
+    ]
+    tooltip_positions = [keys.index(key) for key in _site_tooltip_keys(keys)]
+    site_position = keys.index("site_id") if "site_id" in keys else -1
+    return f"""(function () {{
+        var styles = {_js(styles)};
+        var labels = {_js([html.escape(label) for label in labels])};
+        var tooltipFields = {_js(tooltip_positions)};
+        var siteField = {site_position};
+        return function (row) {{
+            var style = styles[row[2]];
+            var values = row[3];
+            var marker = L.circleMarker([row[0], row[1]], {{
+                pane: "site_points", radius: style.r, weight: style.w, color: "#000000",
+                opacity: 1, fillColor: style.c, fillOpacity: 0.9
+            }});
+            marker.feature = {{type: "Feature", properties: {{
+                kind: "site", site_id: siteField >= 0 ? values[siteField] : null,
+                conc_id: row[4]
+            }}}};
+            marker.bindTooltip(tooltipFields.map(function (i) {{ return values[i]; }})
+                .join("<br>"), {{sticky: true, className: "foliumtooltip"}});
+            marker.bindPopup(function () {{
+                return "<table>" + labels.map(function (label, i) {{
+                    return "<tr><th style=\\"text-align:left;padding-right:8px\\">" + label +
+                        "</th><td>" + values[i] + "</td></tr>";
+                }}).join("") + "</table>";
+            }}, {{maxWidth: 320}});
+            return marker;
+        }};
+    }})()"""
+
+
+def _js(value: object) -> str:
+    """JSON that is safe inside a <script> element."""
+    return (json.dumps(value, separators=(",", ":"))
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _tooltip(fields: Mapping[str, str], keys: Sequence[str]) -> GeoJsonTooltip:
+    return GeoJsonTooltip(
+        fields=list(keys), aliases=[html.escape(fields[key]) for key in keys],
+        localize=False, sticky=True, labels=True, style=_TOOLTIP_STYLE,
+    )
+
+
+def _popup(fields: Mapping[str, str]) -> GeoJsonPopup:
+    return GeoJsonPopup(
+        fields=list(fields), aliases=[html.escape(label) for label in fields.values()],
+        localize=False, labels=True, max_width=360,
+    )
+
+
+def _site_tooltip_keys(available: Sequence[str] | Mapping[str, Any]) -> tuple[str, ...]:
+    """The tooltip's fields among those a site layer has (at least its identifier)."""
+    keys = tuple(key for key in SITE_TOOLTIP if key in available)
+    return keys or ("site_id",)
+
+
+# --- site styles -------------------------------------------------------------------------------
+
+_STYLE_CLASSES: tuple[str, ...] = (*TENURE_CLASSES, "")  # "" = tenure unknown
+
+
+def _n_site_styles() -> int:
+    return 2 * len(_STYLE_CLASSES)
+
+
+def _site_style(index: int) -> tuple[str, float, int]:
+    """(fill colour, outline weight, radius) of style ``index`` = 2 * tenure + red flag."""
+    tenure, flagged = divmod(int(index), 2)
+    fill = TENURE_COLOURS.get(_STYLE_CLASSES[tenure], SITE_COLOUR)
+    return (fill, 3.0, 7) if flagged else (fill, 1.0, 5)
+
+
+def _site_style_index(sites: pd.DataFrame) -> np.ndarray:
+    tenure = _column(sites, "tenure").astype(object)
+    position = {name: i for i, name in enumerate(_STYLE_CLASSES)}
+    tenure_index = tenure.map(lambda t: position.get(t, len(_STYLE_CLASSES) - 1))
+    flagged = np.zeros(len(sites), dtype=bool)
+    for flag in RED_FLAGS:
+        flagged |= _column(sites, flag).astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return tenure_index.to_numpy(dtype=int) * 2 + flagged.astype(int)
+
+
+# --- properties --------------------------------------------------------------------------------
+
+
+def _concession_properties(concessions: pd.DataFrame) -> dict[str, list[Any]]:
+    overlap_ha = pd.to_numeric(_column(concessions, "overlap_ha"), errors="coerce")
+    overlap_pct = pd.to_numeric(_column(concessions, "overlap_pct"), errors="coerce")
+    overlap = [
+        MISSING if pd.isna(ha) else
+        f"{_format_ha(ha)} ({MISSING if pd.isna(pct) else f'{pct:.1f}%'})"
+        for ha, pct in zip(overlap_ha, overlap_pct, strict=True)
+    ]
+    return {
+        "kind": ["concession"] * len(concessions),
+        "conc_id": _texts(_column(concessions, "conc_id")),
+        "holder": _texts(_column(concessions, "holder")),
+        "lic_type": [LIC_TYPE_LABELS[code] for code in _lic_codes(concessions)],
+        "status": _texts(_column(concessions, "status")),
+        "expiry": _dates(_column(concessions, "expiry")),
+        "area_ha": _hectares(_column(concessions, "area_ha")),
+        "overlap": overlap,
+        "sites_in": _counts(_column(concessions, "sites_in")),
+        "workers_in": _counts(_column(concessions, "workers_in")),
+    }
+
+
+def _site_values(sites: pd.DataFrame) -> dict[str, list[str]]:
+    """Escaped display values of the site fields the frame has (all, for analysed sites)."""
+    formats: dict[str, Callable[[pd.Series], list[str]]] = {
+        "site_id": _texts,
+        "name": _texts,
+        "tenure": lambda s: _labels(s, TENURE_LABELS),
+        "concession": _texts,
+        "dist_km": lambda s: _numbers(s, "{:,.2f}"),
+        "workers": _counts,
+        "mercury": _yes_no,
+        "armed": _yes_no,
+        "child_lab": _yes_no,
+        "seen": _dates,
+    }
+    source = {"concession": "conc_id"}
+    return {
+        key: fmt(sites[source.get(key, key)])
+        for key, fmt in formats.items()
+        if source.get(key, key) in sites
+    }
+
+
+def _click_conc_ids(sites: pd.DataFrame) -> list[str | None]:
+    """The concession a site is in, escaped, or None: the click property ``conc_id``."""
+    values = _column(sites, "conc_id")
+    return [None if _missing(v) or str(v) == "" else html.escape(str(v)) for v in values]
+
+
+def _lic_codes(frame: pd.DataFrame) -> np.ndarray:
+    codes = _column(frame, "lic_type").astype(object)
+    return np.array([c if c in LIC_COLOURS else "other" for c in codes], dtype=object)
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame:
+        return frame[name].reset_index(drop=True)
+    return pd.Series([None] * len(frame), dtype=object)
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _texts(values: pd.Series) -> list[str]:
+    return [
+        MISSING if _missing(v) or str(v).strip() == "" else html.escape(str(v).strip())
+        for v in values
+    ]
+
+
+def _labels(values: pd.Series, labels: Mapping[str, str]) -> list[str]:
+    return [
+        MISSING if _missing(v) else html.escape(labels.get(str(v), str(v)))
+        for v in values.astype(object)
+    ]
+
+
+def _format_ha(value: float) -> str:
+    return f"{value:,.1f}" if abs(value) < 10 else f"{value:,.0f}"
+
+
+def _hectares(values: pd.Series) -> list[str]:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return [MISSING if pd.isna(v) else _format_ha(float(v)) for v in numbers]
+
+
+def _numbers(values: pd.Series, pattern: str) -> list[str]:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return [MISSING if pd.isna(v) else pattern.format(float(v)) for v in numbers]
+
+
+def _counts(values: pd.Series) -> list[str]:
+    numbers = pd.to_numeric(values, errors="coerce")
+    return [MISSING if pd.isna(v) else f"{round(float(v)):,}" for v in numbers]
+
+
+def _yes_no(values: pd.Series) -> list[str]:
+    flags = values.astype("boolean")
+    return ["Unknown" if pd.isna(v) else ("Yes" if v else "No") for v in flags]
+
+
+def _dates(values: pd.Series) -> list[str]:
+    dates = pd.to_datetime(values, errors="coerce")
+    return [MISSING if pd.isna(v) else v.strftime("%Y-%m-%d") for v in dates]
+
+
+# --- geometry ----------------------------------------------------------------------------------
+
+
+def _geometries(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
+    series = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+    if series.crs is not None and not series.crs.equals("EPSG:4326"):
+        series = series.to_crs(4326)
+    return np.asarray(series.values, dtype=object)
+
+
+def _for_browser(geoms: np.ndarray, *, tolerance: float = SIMPLIFY_DEG,
+                 decimals: int = DECIMALS) -> np.ndarray:
+    """Simplified (topology kept) and rounded to ``decimals``, vectorised."""
+    geoms = np.asarray(geoms, dtype=object)
+    if tolerance > 0:
+        geoms = shapely.simplify(geoms, tolerance, preserve_topology=True)
+    return shapely.transform(geoms, lambda xy: np.round(xy, decimals))
+
+
+def _feature_collection(
+    geoms: np.ndarray, properties: Mapping[str, Sequence[Any]], *,
+    tolerance: float = SIMPLIFY_DEG, decimals: int = DECIMALS,
+) -> tuple[dict, np.ndarray]:
+    """A FeatureCollection of the non-empty geometries; feature ``id`` = position in it.
+
+    Returns the collection and the positions (in ``geoms``) of the features kept.
+    """
+    browser = _for_browser(geoms, tolerance=tolerance, decimals=decimals)
+    kept = np.flatnonzero(shapely.is_geometry(browser) & ~shapely.is_empty(browser))
+    texts = shapely.to_geojson(browser[kept])
+    keys = list(properties)
+    features = [
+        {"type": "Feature", "id": feature_id,
+         "properties": {key: properties[key][position] for key in keys},
+         "geometry": json.loads(text)}
+        for feature_id, (position, text) in enumerate(zip(kept, texts, strict=True))
+    ]
+    return {"type": "FeatureCollection", "features": features}, kept
+
+
+def _selected_rows(concessions: pd.DataFrame, selected: str | None) -> np.ndarray:
+    if selected is None or "conc_id" not in concessions:
+        return np.zeros(len(concessions), dtype=bool)
+    return (concessions["conc_id"].astype(str) == str(selected)).to_numpy(dtype=bool)
+
+
+def _view_bounds(geoms: np.ndarray, *, trim: bool = True) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the geometries, far outliers left out.
+
+    Geometries whose representative point lies outside the 2nd-98th percentile of those
+    points' longitudes or latitudes are left out (``trim``); the rest are fitted whole.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    geoms = geoms[shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)]
+    if not len(geoms):
+        return None
+    if trim and len(geoms) > 2:
+        xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+        low = np.percentile(xy, FIT_PERCENTILE, axis=0, method="lower")
+        high = np.percentile(xy, 100 - FIT_PERCENTILE, axis=0, method="higher")
+        core = ((xy >= low) & (xy <= high)).all(axis=1)
+        if core.any():
+            geoms = geoms[core]
+    west, south, east, north = shapely.total_bounds(geoms)
+    return [[float(south), float(west)], [float(north), float(east)]]
+
+
+def _point_bounds(sites: pd.DataFrame) -> list[list[float]] | None:
+    lon = pd.to_numeric(_column(sites, "lon"), errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(dtype=float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    return _view_bounds(shapely.points(lon[ok], lat[ok])) if ok.any() else None

@@ -1,0 +1,305 @@
+"""Maps that work with no internet: Leaflet and its plugins come from Python packages.
+
+folium links Leaflet, jQuery, Bootstrap, Font Awesome and its plugins' files from public CDNs
+(``default_js`` / ``default_css`` of every element); with no connection the map stays blank.
+Every map of the dashboard is an :class:`OfflineMap` instead, which at render time rewrites
+those links:
+
+* Leaflet (``xstatic.pkg.leaflet``) and Leaflet.markercluster
+  (``xstatic.pkg.leaflet_markercluster``) are served as base64 ``data:`` URIs. They work as a
+  ``<script src>`` / ``<link href>`` in a standalone HTML page and in streamlit-folium, whose
+  iframe loads exactly the ``default_js`` / ``default_css`` URLs of the map's elements (it
+  drops ``<script src>`` tags from the header and injects the rest as ``innerHTML``, where an
+  inline ``<script>`` would never run). The images Leaflet's CSS refers to (the layer
+  control's icon, the default marker) are inlined into the CSS, and the default marker icon
+  is pointed at ``data:`` images, so even a plain ``folium.Marker`` draws.
+* jQuery, Bootstrap, glyphicons, Font Awesome and awesome-markers are dropped: none of the
+  dashboard's maps use them. An element that does need them (``folium.Popup`` and
+  ``keep_in_front`` use jQuery, ``folium.Icon`` awesome-markers, branca colormaps make
+  streamlit-folium fetch d3) raises :class:`OfflineAssetError` at render time instead of
+  drawing a blank map in the field, and so does any other asset only a CDN serves.
+
+Basemap tiles are optional; without them the map shows a light vector background, the
+bundled Natural Earth country outlines (:data:`geo.regions.COUNTRIES_PATH`), in a layer
+"Countries" under everything else.
+
+Examples
+--------
+>>> m = offline_map(location=(-2.0, 28.0), zoom_start=6)
+>>> page = m.get_root().render()
+>>> "https://" in page
+False
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import branca.colormap
+import branca.element
+import folium
+import folium.elements
+import numpy as np
+import shapely
+import xstatic.pkg.leaflet as xstatic_leaflet
+import xstatic.pkg.leaflet_markercluster as xstatic_markercluster
+
+from geo.regions import countries
+
+#: Name of the background layer in the layer control.
+COUNTRIES_LAYER = "Countries"
+#: Leaflet pane of the background, above tiles (200) and below vector overlays (400).
+COUNTRIES_PANE = "countries"
+#: Colour of the map where there is no land (no tiles), of land and of borders.
+SEA_COLOUR = "#dce8ef"
+LAND_COLOUR = "#f5f3ee"
+BORDER_COLOUR = "#9b9b9b"
+#: Zoom range of the map (Leaflet.markercluster needs a maximum even without tiles).
+MIN_ZOOM = 2
+MAX_ZOOM = 18
+#: Simplification (degrees) and rounding (decimals) of the country outlines sent.
+_COUNTRY_TOLERANCE_DEG = 0.02
+_COUNTRY_DECIMALS = 3
+
+_LEAFLET_DIR = Path(xstatic_leaflet.BASE_DIR)
+_MARKERCLUSTER_DIR = Path(xstatic_markercluster.BASE_DIR)
+#: folium's CDN assets that no map of the dashboard needs; dropped from every element.
+_NOT_NEEDED: frozenset[str] = frozenset({
+    "jquery", "bootstrap", "awesome_markers", "bootstrap_css", "glyphicons_css",
+    "awesome_markers_font_css", "awesome_markers_css", "awesome_rotate_css",
+})
+_SOURCE_MAP = re.compile(rb"^\s*//# sourceMappingURL=.*$", re.MULTILINE)
+_CSS_IMAGE = re.compile(r"url\((['\"]?)(images/[^'\")]+)\1\)")
+
+
+class OfflineAssetError(RuntimeError):
+    """A map element needs a script or stylesheet that only a CDN serves."""
+
+
+# --- the assets -----------------------------------------------------------------------------
+
+
+def data_uri(content: bytes, mime: str) -> str:
+    """``content`` as a base64 ``data:`` URI of type ``mime``."""
+    return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def _script(path: Path) -> str:
+    return data_uri(_SOURCE_MAP.sub(b"", path.read_bytes()), "text/javascript")
+
+
+def _image(path: Path) -> str:
+    return data_uri(path.read_bytes(), "image/png")
+
+
+def _stylesheet(path: Path) -> str:
+    """A stylesheet as a data URI, with the images it refers to inlined."""
+    css = path.read_text(encoding="utf-8")
+    css = _CSS_IMAGE.sub(lambda m: f'url("{_image(path.parent / m.group(2))}")', css)
+    return data_uri(css.encode("utf-8"), "text/css")
+
+
+def _default_icon_script() -> str:
+    """Point Leaflet's default marker icon at inlined images (it guesses a relative path)."""
+    images = _LEAFLET_DIR / "images"
+    options = {
+        "iconUrl": _image(images / "marker-icon.png"),
+        "iconRetinaUrl": _image(images / "marker-icon-2x.png"),
+        "shadowUrl": _image(images / "marker-shadow.png"),
+    }
+    code = f"L.Icon.Default.imagePath = '';\nL.Icon.Default.mergeOptions({json.dumps(options)});\n"
+    return data_uri(code.encode("ascii"), "text/javascript")
+
+
+@lru_cache(maxsize=1)
+def offline_js() -> dict[str, list[tuple[str, str]]]:
+    """Offline replacements of folium's scripts: folium's link name -> ``(name, data URI)``."""
+    return {
+        "leaflet": [
+            ("leaflet", _script(_LEAFLET_DIR / "leaflet.js")),
+            ("leaflet_default_icon", _default_icon_script()),
+        ],
+        "markerclusterjs": [
+            ("markerclusterjs", _script(_MARKERCLUSTER_DIR / "leaflet.markercluster.js")),
+        ],
+    }
+
+
+@lru_cache(maxsize=1)
+def offline_css() -> dict[str, list[tuple[str, str]]]:
+    """Offline replacements of folium's stylesheets, as :func:`offline_js`."""
+    return {
+        "leaflet_css": [("leaflet_css", _stylesheet(_LEAFLET_DIR / "leaflet.css"))],
+        "markerclustercss": [
+            ("markerclustercss", _stylesheet(_MARKERCLUSTER_DIR / "MarkerCluster.css")),
+        ],
+        "markerclusterdefaultcss": [
+            ("markerclusterdefaultcss",
+             _stylesheet(_MARKERCLUSTER_DIR / "MarkerCluster.Default.css")),
+        ],
+    }
+
+
+# --- making a map offline -------------------------------------------------------------------
+
+
+def _walk(element: branca.element.Element) -> Iterator[branca.element.Element]:
+    yield element
+    for child in list(element._children.values()):
+        yield from _walk(child)
+
+
+def _replace(
+    element: folium.elements.JSCSSMixin,
+    links: Sequence[tuple[str, str]],
+    offline: dict[str, list[tuple[str, str]]],
+) -> list[tuple[str, str]]:
+    result: dict[str, str] = {}
+    for name, url in links:
+        if url.startswith("data:"):
+            result.setdefault(name, url)
+        elif name in offline:
+            for offline_name, offline_url in offline[name]:
+                result.setdefault(offline_name, offline_url)
+        elif name not in _NOT_NEEDED:
+            raise OfflineAssetError(
+                f"{type(element).__name__} loads {name!r} from {url}, which does not work "
+                "offline; serve it from a Python package in ui/offline.py or use another element."
+            )
+    return list(result.items())
+
+
+def make_offline(element: branca.element.Element) -> None:
+    """Rewrite the asset links of ``element`` and everything under it to work offline.
+
+    Raises
+    ------
+    OfflineAssetError
+        An element needs a script or stylesheet that is only on a CDN, or needs jQuery,
+        Bootstrap or awesome-markers, which are not served.
+    """
+    js, css = offline_js(), offline_css()
+    for item in _walk(element):
+        if isinstance(item, folium.Popup):
+            raise OfflineAssetError(
+                "folium.Popup needs jQuery, which offline maps do not load; bind a "
+                "folium.GeoJsonPopup or build the popup in the layer's JavaScript."
+            )
+        if isinstance(item, folium.Icon):
+            raise OfflineAssetError("folium.Icon needs awesome-markers; use CircleMarkers.")
+        if isinstance(item, branca.colormap.ColorMap):
+            raise OfflineAssetError("branca colormaps make streamlit-folium load d3 from a CDN.")
+        if isinstance(item, folium.Map) and item.objects_to_stay_in_front:
+            raise OfflineAssetError("Map.keep_in_front needs jQuery; order layers with panes.")
+        if isinstance(item, folium.elements.JSCSSMixin):
+            # Instance attributes: folium's class-level lists stay as they are.
+            item.default_js = _replace(item, item.default_js, js)
+            item.default_css = _replace(item, item.default_css, css)
+
+
+class OfflineMap(folium.Map):
+    """A :class:`folium.Map` whose scripts and stylesheets are inlined at render time.
+
+    Elements added after the map is built are converted too, since the conversion runs when
+    the map renders (``get_root().render()``, ``save``, ``st_folium``).
+    """
+
+    def render(self, **kwargs: object) -> None:
+        """Make every element offline (:func:`make_offline`), then render as folium does."""
+        make_offline(self)
+        super().render(**kwargs)
+
+
+# --- the background -------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _countries_json() -> str:
+    layer = countries()
+    geoms = np.asarray(layer.geometry.values, dtype=object)
+    geoms = shapely.simplify(geoms, _COUNTRY_TOLERANCE_DEG, preserve_topology=True)
+    geoms = shapely.transform(geoms, lambda xy: np.round(xy, _COUNTRY_DECIMALS))
+    keep = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
+    features = [
+        {"type": "Feature", "id": position, "properties": {},
+         "geometry": json.loads(geometry)}
+        for position, geometry in enumerate(shapely.to_geojson(geoms[keep]))
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features},
+                      separators=(",", ":"))
+
+
+def add_pane(m: folium.Map, name: str, z_index: int, *, interactive: bool) -> None:
+    """A Leaflet pane at ``z_index``: layers keep their stacking when toggled on and off."""
+    folium.map.CustomPane(name, z_index=z_index, pointer_events=interactive).add_to(m)
+
+
+def countries_layer(*, filled: bool = True) -> folium.GeoJson:
+    """The bundled country outlines as a non-interactive layer "Countries".
+
+    ``filled`` paints the land (the map's background when there are no tiles); otherwise only
+    the borders are drawn over the tiles.
+    """
+    style = {
+        "color": BORDER_COLOUR, "weight": 0.8, "opacity": 1.0,
+        "fillColor": LAND_COLOUR, "fillOpacity": 1.0 if filled else 0.0, "fill": filled,
+    }
+    return folium.GeoJson(
+        json.loads(_countries_json()), name=COUNTRIES_LAYER, overlay=True, control=True,
+        style_function=lambda _feature: style, interactive=False, pane=COUNTRIES_PANE,
+        smooth_factor=1.0,
+    )
+
+
+def offline_map(
+    *,
+    location: Sequence[float],
+    zoom_start: int,
+    bounds: Sequence[Sequence[float]] | None = None,
+    tiles: str | None = None,
+    attr: str | None = None,
+) -> OfflineMap:
+    """An empty map that needs no internet, with the country outlines as background.
+
+    Parameters
+    ----------
+    location : (lat, lon)
+        Initial centre.
+    zoom_start : int
+        Initial zoom level.
+    bounds : ((south, west), (north, east)), optional
+        Fit the view to these bounds once drawn.
+    tiles : str, optional
+        Basemap tiles (a folium/xyzservices name such as ``"OpenStreetMap"``, or a URL
+        template); they need a connection. Default: none, the outlines alone.
+    attr : str, optional
+        Attribution of a tile URL template.
+
+    Returns
+    -------
+    OfflineMap
+        With the panes ``countries`` and the layer "Countries"; add a ``LayerControl`` last.
+    """
+    m = OfflineMap(
+        location=list(location), zoom_start=zoom_start, tiles=None, control_scale=True,
+        prefer_canvas=False, maxZoom=MAX_ZOOM, minZoom=MIN_ZOOM,
+    )
+    if tiles is not None:
+        folium.TileLayer(tiles, attr=attr, name="Basemap", overlay=False,
+                         control=False).add_to(m)
+    else:
+        background = branca.element.Element(
+            f"<style>.leaflet-container {{ background: {SEA_COLOUR}; }}</style>"
+        )
+        m.get_root().header.add_child(background, name="offline_background")
+    add_pane(m, COUNTRIES_PANE, 250, interactive=False)
+    countries_layer(filled=tiles is None).add_to(m)
+    if bounds is not None:
+        (south, west), (north, east) = bounds
+        m.fit_bounds([[float(south), float(west)], [float(north), float(east)]])
+    return m
