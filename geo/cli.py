@@ -19,6 +19,7 @@ from geo.errors import GeoError, SchemaError
 from geo.export import summary, write_outputs
 from geo.io import read_layer
 from geo.pipeline import analyse, load_layer
+from geo.schema import LayerKind
 from geo.validate import core_bounds
 
 EXIT_BAD_INPUT = 2
@@ -122,7 +123,7 @@ def _run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guess_kind(path: str, crs: str | None) -> str:
+def _guess_kind(path: str, crs: str | None) -> LayerKind:
     raw = read_layer(path, crs=crs)
     types = set(raw.geometry.dropna().geom_type)
     if not types:

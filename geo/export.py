@@ -46,7 +46,7 @@ EXPORT_FILES: dict[ExportFormat, tuple[str, str]] = {
 #: Shapefile field names are at most 10 characters.
 SHAPEFILE_NAMES: dict[str, str] = {"overlap_pct": "overlap_pc", "share_in_pct": "share_in_p"}
 #: Leading characters that make a spreadsheet cell a formula, with their full-width forms.
-_FORMULA_START = tuple("=+-@\t\r\n") + ("\uff1d", "\uff0b", "\uff0d", "\uff20")
+_FORMULA_START = (*"=+-@\t\r\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def summary(
@@ -90,9 +90,9 @@ def method_note(info: Mapping[str, object]) -> str:
         f"Created: {info['created']}",
         f"Coordinates: {info['crs']} (WGS84 longitude/latitude).",
         f"Area method: {info['area_method']}",
-        "Overlap zone of a concession = the concession intersected with the union of the "
+        ("Overlap zone of a concession = the concession intersected with the union of the "
         "artisanal site footprints touching it; overlapping sites are counted once, and "
-        "totals use the union of concessions.",
+        "totals use the union of concessions."),
         f"Proximity rings (km): {', '.join(str(r) for r in info['rings_km'])}.",  # type: ignore[attr-defined]
         f"Footprint radius of point sites (m): {info['radius_m'] or 'none (points count, no area)'}.",
         f"Geometries repaired: {info['repaired']}; left out: {info['dropped']}.",
@@ -264,17 +264,13 @@ def _neutralise(value: object) -> object:
 
 
 def _versions() -> dict[str, str]:
-    import geopandas
-    import numpy
-    import pandas
-
     return {
-        "geopandas": geopandas.__version__,
+        "geopandas": gpd.__version__,
         "shapely": shapely.__version__,
         "pyogrio": pyogrio.__version__,
         "pyproj": pyproj.__version__,
-        "pandas": pandas.__version__,
-        "numpy": numpy.__version__,
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
         "geos": shapely.geos_version_string,
         "proj": pyproj.proj_version_str,
     }

@@ -62,10 +62,10 @@ def area_ha(geoms: Sequence[object] | np.ndarray) -> np.ndarray:
     -------
     ndarray of float
     """
-    geoms = shapely.orient_polygons(np.asarray(geoms, dtype=object))
-    projected = shapely.transform(geoms, _project_area, interleaved=False)
+    oriented: np.ndarray = shapely.orient_polygons(np.asarray(geoms, dtype=object))
+    projected = shapely.transform(oriented, _project_area, interleaved=False)
     areas = np.nan_to_num(np.asarray(shapely.area(projected), dtype=float), nan=0.0)
-    owner, correction = _edge_bulge_m2(geoms)
+    owner, correction = _edge_bulge_m2(oriented)
     areas += np.bincount(owner, weights=correction, minlength=len(areas))
     return areas / _SQ_M_PER_HA
 
@@ -150,7 +150,7 @@ def to_crs(geoms: np.ndarray, epsg: int, *, inverse: bool = False) -> np.ndarray
         source, target = target, source
     transformer = pyproj.Transformer.from_crs(source, target, always_xy=True)
     return shapely.transform(
-        geoms, lambda x, y: transformer.transform(x, y), interleaved=False
+        geoms, transformer.transform, interleaved=False
     )
 
 

@@ -54,6 +54,7 @@ from geo.measure import (
 )
 from geo.regions import country_of
 from geo.schema import LIC_TYPES, SITE_RESULT_COLUMNS, TENURE_CLASSES, ZONE_COLUMNS
+from geo.validate import NO_GEOMETRY
 
 #: Default proximity rings, outer edges in km.
 DEFAULT_RINGS_KM: tuple[float, ...] = (1.0, 5.0, 10.0)
@@ -229,7 +230,7 @@ def _is_point(geoms: np.ndarray) -> np.ndarray:
 def _footprints(site_geoms: np.ndarray, radius_m: float | None) -> np.ndarray:
     """Polygon footprint of each site: its polygon, a circle around a point, or None."""
     is_point = _is_point(site_geoms)
-    footprints = np.where(is_point, None, site_geoms)
+    footprints = np.where(is_point, NO_GEOMETRY, site_geoms)
     if radius_m is not None and is_point.any():
         footprints[is_point] = geodesic_circles(site_geoms[is_point], radius_m)
     return footprints
@@ -390,7 +391,8 @@ def _site_table(
         "lat": shapely.get_y(points),
     })
     near = nearest["conc"].to_numpy(dtype=int)
-    table["near_id"] = np.where(near >= 0, conc_ids[np.maximum(near, 0)], None)
+    no_id = np.array(None, dtype=object)
+    table["near_id"] = np.where(near >= 0, conc_ids[np.maximum(near, 0)], no_id)
     table.loc[table["conc_id"].notna(), "near_id"] = table["conc_id"]
     for column in ("name", "workers", "mercury", "armed", "child_lab", "gold", "seen",
                    "province"):

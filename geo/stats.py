@@ -165,7 +165,7 @@ def year_stats(overlaps: Overlaps) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=int) for c in YEAR_STAT_COLUMNS})
     sites["year"] = sites["year"].astype(int)
     grouped = sites.groupby(["year", "in"]).agg(n=("workers", "size"), w=("workers", "sum"))
-    wide = grouped.unstack("in", fill_value=0)
+    wide = pd.DataFrame(grouped.unstack("in", fill_value=0))
     table = pd.DataFrame({
         "year": wide.index.to_numpy(),
         "sites_in": _col(wide, "n", True),

@@ -48,6 +48,8 @@ OUTLIER_MIN_KM = 500.0
 #: Kilometres per degree of latitude, for the rough distances of the outlier rule only.
 KM_PER_DEGREE = 111.2
 
+#: A missing geometry, for vectorised ``np.where`` choices.
+NO_GEOMETRY = np.array(None, dtype=object)
 _POLYGONAL = {"Polygon", "MultiPolygon"}
 _PUNCTUAL = {"Point", "MultiPoint"}
 
@@ -139,9 +141,9 @@ def validate_layer(
     _check_swapped_layer(geoms[keep], reference_bounds)
 
     invalid = keep & ~shapely.is_valid(geoms)
-    reasons = shapely.is_valid_reason(np.where(invalid, geoms, None))
+    reasons = shapely.is_valid_reason(np.where(invalid, geoms, NO_GEOMETRY))
     found.append(_issues("invalid_geometry", invalid, ids, reasons))
-    geoms = np.where(invalid, shapely.make_valid(np.where(invalid, geoms, None)), geoms)
+    geoms = np.where(invalid, shapely.make_valid(np.where(invalid, geoms, NO_GEOMETRY)), geoms)
 
     geoms, wrong_type = _keep_usable_parts(geoms, keep, kind)
     found.append(_issues("wrong_geometry_type", wrong_type, ids, shapely.get_type_id(geoms)))
@@ -176,7 +178,9 @@ def _issues(rule: str, mask: np.ndarray, ids: np.ndarray, detail: object) -> pd.
     rows = np.flatnonzero(mask)
     details = np.broadcast_to(np.asarray(detail, dtype=object), mask.shape)[rows]
     if rule == "wrong_geometry_type":
-        details = [f"geometry type {_TYPE_NAMES.get(int(t), 'unknown')}" for t in details]
+        details = np.array(
+            [f"geometry type {_TYPE_NAMES.get(int(t), 'unknown')}" for t in details], dtype=object
+        )
     frame = pd.DataFrame(
         {"rule": rule, "row": rows + 1, "id": ids[rows], "detail": [str(d) for d in details]}
     )
@@ -211,7 +215,7 @@ def _check_range(
     first_bad = pd.Series(coords[bad_coord].tolist(), index=owner[bad_coord])
     first_bad = first_bad[~first_bad.index.duplicated()]
     detail = np.full(len(geoms), "", dtype=object)
-    for row, (x, y) in first_bad.items():
+    for row, (x, y) in zip(first_bad.index.to_numpy(), first_bad.to_numpy(), strict=True):
         detail[row] = f"longitude {x}, latitude {y}"
     detail[swapped] = [f"{d}: latitude and longitude look swapped" for d in detail[swapped]]
     found.append(_issues("out_of_range", bad, ids, detail))
@@ -299,7 +303,7 @@ def _far_outside(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 
 def _distance_to_centre_km(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    points = shapely.point_on_surface(np.where(keep, geoms, None))
+    points = shapely.point_on_surface(np.where(keep, geoms, NO_GEOMETRY))
     x, y = shapely.get_x(points), shapely.get_y(points)
     lon0, lat0 = np.nanmedian(x[keep]), np.nanmedian(y[keep])
     lon, lat = np.radians(x), np.radians(y)

@@ -7,6 +7,9 @@ import streamlit as st
 from geo.export import EXPORT_FILES, export_bytes, method_note
 from ui import state
 from ui.data import analysis_or_stop, export_info, map_html
+from ui.router import require_router
+
+require_router()
 
 st.title("Export")
 key, analysis = analysis_or_stop()
@@ -18,15 +21,15 @@ st.caption(
     "system, the date and the data sources. Numbers follow the sidebar's filters and options."
 )
 LABELS = {
-    "csv": ("CSV tables (zip)", "One CSV per table: concessions, sites, holders, licence "
-            "types, provinces, countries, years, plus METHOD.txt."),
+    "csv": ("CSV tables (zip)", ("One CSV per table: concessions, sites, holders, licence "
+            "types, provinces, countries, years, plus METHOD.txt.")),
     "xlsx": ("Excel workbook", "One sheet per table and a method sheet."),
-    "geojson": ("GeoJSON overlap zones", "Overlap zones with their area; the note is in the "
-                "file's method member."),
-    "gpkg": ("GeoPackage", "Layers zones, concessions (with statistics) and sites, and a "
-             "method table; opens in QGIS."),
-    "shapefile": ("Shapefile (zip)", "Zones, concessions and sites shapefiles and METHOD.txt; "
-                  "long column names are shortened to 10 characters."),
+    "geojson": ("GeoJSON overlap zones", ("Overlap zones with their area; the note is in the "
+                "file's method member.")),
+    "gpkg": ("GeoPackage", ("Layers zones, concessions (with statistics) and sites, and a "
+             "method table; opens in QGIS.")),
+    "shapefile": ("Shapefile (zip)", ("Zones, concessions and sites shapefiles and METHOD.txt; "
+                  "long column names are shortened to 10 characters.")),
 }
 for fmt, (label, text) in LABELS.items():
     suffix, mime = EXPORT_FILES[fmt]  # type: ignore[index]

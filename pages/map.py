@@ -6,6 +6,9 @@ from streamlit_folium import st_folium
 from ui import maps, state
 from ui.data import analysis_or_stop, concession_rings, concessions_with_stats
 from ui.detail import concession_detail
+from ui.router import require_router
+
+require_router()
 
 
 def select_picked() -> None:
@@ -45,8 +48,7 @@ left, right = st.columns([3, 2])
 with left:
     returned = st_folium(folium_map, key=state.MAP_WIDGET, height=620,
                          returned_objects=["last_active_drawing"], use_container_width=True)
-    clicked = ((returned or {}).get("last_active_drawing") or {}).get("properties") or {}
-    clicked_id = clicked.get("conc_id")
+    clicked_id = maps.clicked_conc_id(returned)
     if clicked_id and str(clicked_id) != st.session_state.get(state.MAP_LAST_CLICK):
         st.session_state[state.MAP_LAST_CLICK] = str(clicked_id)
         if str(clicked_id) != selected:

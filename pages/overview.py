@@ -9,6 +9,9 @@ from geo.schema import TENURE_CLASSES, TENURE_LABELS
 from ui import maps
 from ui.data import analysis_or_stop, current_filters
 from ui.format import count, hectares, percent
+from ui.router import require_router
+
+require_router()
 
 st.title("Where artisanal mining meets mining concessions")
 key, analysis = analysis_or_stop()

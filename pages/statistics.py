@@ -7,7 +7,10 @@ import streamlit as st
 from geo.schema import LIC_TYPE_LABELS
 from ui import state
 from ui.data import analysis_or_stop, grouped_table, years_table
+from ui.router import require_router
 from ui.tables import COLUMN_LABELS, column_config, search_rows
+
+require_router()
 
 st.title("Statistics")
 key, analysis = analysis_or_stop()

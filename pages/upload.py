@@ -7,6 +7,7 @@ from geo.errors import GeoError
 from geo.schema import LayerKind, guess_mapping
 from ui import maps, state
 from ui.data import reset_workspace, set_layer, workspace
+from ui.router import require_router
 from ui.upload import (
     FIELD_LABELS,
     MAX_UPLOAD_MB,
@@ -14,6 +15,8 @@ from ui.upload import (
     parse_upload,
     reference_bounds,
 )
+
+require_router()
 
 NONE = "(not in the file)"
 

@@ -96,7 +96,10 @@ def _map_frame(page: object) -> object:
 
 
 def test_map_draws_concessions_offline(page: object, app_url: str) -> None:
+    # The first visit after the server starts opens a page's own address: it must still get
+    # the router's sidebar and filters.
     page.goto(f"{app_url}/map")  # type: ignore[attr-defined]
+    page.get_by_text("Filters", exact=True).wait_for(timeout=60_000)  # type: ignore[attr-defined]
     frame = _map_frame(page)
     assert frame.locator(".leaflet-control-layers").count() == 1  # type: ignore[attr-defined]
     ARTIFACTS.mkdir(exist_ok=True)

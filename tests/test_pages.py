@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -12,10 +13,11 @@ from ui import state
 PAGES = ["pages/overview.py", "pages/map.py", "pages/statistics.py", "pages/upload.py",
          "pages/export.py"]
 TIMEOUT = 120
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _app() -> AppTest:
-    at = AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     return at
@@ -47,6 +49,7 @@ def test_every_page_renders(page: str) -> None:
     at.switch_page(page).run()
     assert not at.exception, at.exception
     assert at.title, f"{page} shows no title"
+    assert at.multiselect(key=state.FILTER_HOLDERS), "the router's sidebar is missing"
 
 
 def test_overview_shows_bundled_numbers() -> None:
@@ -68,18 +71,21 @@ def test_filters_change_the_numbers() -> None:
 
 def test_filters_that_leave_nothing_show_a_message() -> None:
     at = _app()
-    at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["asm_zone"]).run()
     at.multiselect(key=state.FILTER_PROVINCES).set_value(["Bas-Uele"]).run()
+    at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["asm_zone"]).run()
+    at.multiselect(key=state.FILTER_HOLDERS).set_value(["KIBALI GOLDMINES (100%)"]).run()
     assert not at.exception
-    if not at.metric:  # nothing matched: a plain warning instead of numbers
-        assert at.warning and "filters" in at.warning[0].value
+    assert not at.metric
+    assert at.warning
+    assert "match the filters" in at.warning[0].value
 
 
 def test_bad_rings_option_shows_a_message() -> None:
     at = _app()
     at.text_input(key=state.OPTION_RINGS).set_value("1, five").run()
     assert not at.exception
-    assert at.warning and "Rings must be" in at.warning[0].value
+    assert at.warning
+    assert "Rings must be" in at.warning[0].value
 
 
 def test_upload_of_a_good_file_updates_the_overview() -> None:
@@ -92,7 +98,8 @@ def test_upload_of_a_good_file_updates_the_overview() -> None:
     assert not at.error, [e.value for e in at.error]
     at.button(key=state.UPLOAD_CONFIRM).click().run()
     assert not at.exception
-    assert at.success and "survey.geojson" in at.success[0].value
+    assert at.success
+    assert "survey.geojson" in at.success[0].value
     at.switch_page("pages/overview.py").run()
     assert _metric(at, "Artisanal sites") == "5"
 

@@ -18,10 +18,11 @@ import streamlit as st
 from geo.errors import GeoError, SchemaError
 from geo.export import summary
 from geo.filters import Filters
+from geo.overlap import ring_bands
 from geo.pipeline import Analysis, Layer, analyse, load_bundled
 from geo.schema import LayerKind
 from geo.stats import group_stats, region_stats, year_stats
-from ui import state
+from ui import maps, state
 
 LAYER_KINDS: tuple[LayerKind, ...] = ("concessions", "sites")
 DEFAULT_RINGS = "1, 5, 10"
@@ -162,10 +163,8 @@ def year_bounds() -> tuple[int, int] | None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def concession_rings(key: str, conc_id: str, _analysis: Analysis):  # type: ignore[no-untyped-def]
+def concession_rings(key: str, conc_id: str, _analysis: Analysis) -> gpd.GeoDataFrame:
     """Ring bands around one concession of the current analysis (cached)."""
-    from geo.overlap import ring_bands
-
     concessions = _analysis.overlaps.concessions
     one = concessions[concessions["conc_id"].astype(str) == conc_id]
     return ring_bands(one, _analysis.overlaps.rings_km)
@@ -173,8 +172,6 @@ def concession_rings(key: str, conc_id: str, _analysis: Analysis):  # type: igno
 
 def map_html(key: str, analysis: Analysis) -> bytes:
     """The full map of an analysis as a standalone, offline HTML page."""
-    from ui import maps
-
     overlaps = analysis.overlaps
     folium_map = maps.overlap_map(concessions_with_stats(analysis), overlaps.sites,
                                   overlaps.zones, footprints=overlaps.footprints)

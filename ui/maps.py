@@ -142,6 +142,11 @@ SITE_FIELDS: dict[str, str] = {
 SITE_TOOLTIP: tuple[str, ...] = ("name", "tenure")
 
 _TOOLTIP_STYLE = "font-size: 12px;"
+#: Compact controls: the layer list and popups in the page's small-text size.
+_CONTROL_CSS = (
+    "<style>.leaflet-control-layers { font-size: 13px; }"
+    " .leaflet-popup-content { font-size: 12px; }</style>"
+)
 _CLUSTER_OPTIONS: dict[str, Any] = {
     "showCoverageOnHover": False,
     "chunkedLoading": True,
@@ -257,7 +262,7 @@ def preview_map(concessions: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> Offli
     table["lon"] = np.where(valid, shapely.get_x(points), np.nan)
     table["lat"] = np.where(valid, shapely.get_y(points), np.nan)
     polygonal = np.isin(shapely.get_type_id(site_geoms), (3, 6))
-    footprints = gpd.GeoSeries(np.where(polygonal, site_geoms, None), crs=sites.crs)
+    footprints = gpd.GeoSeries(np.where(polygonal, site_geoms, None), crs=4326)
 
     bounds = _view_bounds(_geometries(concessions))
     if bounds is None:
@@ -298,18 +303,26 @@ class Legend(branca.element.MacroElement):
     """A Leaflet control in a corner holding static, already escaped legend HTML.
 
     Built in the map's script (not the page's HTML), so it also shows in streamlit-folium,
-    which keeps only the map's script and asset links.
+    which keeps only the map's script and asset links. It starts folded (a "Legend" button)
+    when ``collapsed`` or when the map is smaller than :attr:`open_min_size` pixels.
     """
+
+    #: Smallest map (width, height) in pixels on which the legend starts unfolded.
+    open_min_size: tuple[int, int] = (640, 480)
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function () {
             var legend = L.control({position: {{ this.position|tojson }}});
-            legend.onAdd = function () {
+            legend.onAdd = function (map) {
                 var div = L.DomUtil.create("div", "map-legend leaflet-bar");
                 div.style.cssText = {{ this.box_style|tojson }};
                 div.innerHTML = {{ this.content|tojson }};
+                var size = map.getSize();
+                if (size.x < {{ this.open_min_size[0] }} || size.y < {{ this.open_min_size[1] }}) {
+                    div.firstChild.removeAttribute("open");
+                }
                 L.DomEvent.disableClickPropagation(div);
                 L.DomEvent.disableScrollPropagation(div);
                 return div;
@@ -408,6 +421,7 @@ def _base_map(bounds: list[list[float]] | None, *, tiles: str | None) -> Offline
                         bounds=bounds, tiles=tiles)
     for name, z_index, interactive in _PANES:
         add_pane(m, name, z_index, interactive=interactive)
+    m.get_root().header.add_child(branca.element.Element(_CONTROL_CSS), name="map_controls_css")
     return m
 
 
@@ -507,8 +521,8 @@ def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium
             {"kind": ["site"] * len(sites), **values, "conc_id": click_conc},
             popup=True,
         ).add_to(group)
-        # A point site's footprint circle (radius option): light, tooltip only; the marker
-        # at its centre has the popup.
+        # A point site's footprint circle (radius option): dashed outline, tooltip only; the
+        # marker at its centre has the popup.
         _site_area_layer(
             np.where(drawn & ~is_polygon, geoms, None), style_index, fields,
             {"kind": ["site"] * len(sites), "conc_id": click_conc,

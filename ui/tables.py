@@ -24,7 +24,7 @@ def column_config(table: pd.DataFrame) -> dict[str, object]:
         label = COLUMN_LABELS.get(column)
         if column.startswith("sites_r"):
             label = f"Sites in ring {column.removeprefix('sites_r')}"
-        if column.endswith("_ha") or column.endswith("_pct"):
+        if column.endswith(("_ha", "_pct")):
             config[column] = st.column_config.NumberColumn(label, format="%,.1f")
         elif label:
             config[column] = st.column_config.Column(label)
