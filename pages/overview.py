@@ -27,13 +27,16 @@ row[1].metric("Artisanal sites", count(totals["sites"]),
 row[2].metric("Sites inside concessions", count(totals["sites_in"]),
               f"{percent(totals['sites_in_pct'])} of sites", delta_color="off",
               help="Sites lying inside at least one title (a site in two titles counts once).")
-row[3].metric("Overlap area", hectares(totals["overlap_ha"]),
+points_only = totals["site_ha"] == 0
+row[3].metric("Overlap area", "no area" if points_only else hectares(totals["overlap_ha"]),
               help="Land where artisanal site footprints and concessions overlap, on the "
                    "ellipsoid; overlapping sites and titles are counted once. Point sites "
                    "have no area unless a footprint radius is set in Options.")
 st.caption(
-    f"Sites inside concessions: {count(totals['sites_in'])} of {count(totals['sites'])}. "
     f"Concessions cover {hectares(totals['concession_ha'])} (union of titles)."
+    + (" The sites are points, so they have no area: set a footprint radius under Options "
+       "in the sidebar to estimate the land they cover." if points_only else
+       f" Artisanal site footprints cover {hectares(totals['site_ha'])}.")
 )
 row = st.columns(4)
 row[0].metric("Workers at sites inside exploitation permits",
@@ -59,7 +62,8 @@ with left:
     tenure["share"] = tenure["sites"] / max(int(tenure["sites"].sum()), 1)
     chart = alt.Chart(tenure).mark_bar().encode(
         x=alt.X("sites:Q", title="Sites"),
-        y=alt.Y("tenure:N", sort=alt.SortField("order"), title=None),
+        y=alt.Y("tenure:N", sort=alt.SortField("order"), title=None,
+                axis=alt.Axis(labelLimit=260)),
         tooltip=[alt.Tooltip("tenure:N", title="Tenure"), alt.Tooltip("sites:Q", title="Sites"),
                  alt.Tooltip("share:Q", title="Share", format=".1%")],
     )

@@ -42,10 +42,13 @@ measure = "overlap_ha" if "overlap_ha" in shown and shown["overlap_ha"].sum() > 
 top = shown.nlargest(15, measure)
 if len(top) and top[measure].sum() > 0:
     st.subheader(f"Top {len(top)} by {COLUMN_LABELS[measure].lower()}")
-    chart = alt.Chart(top.assign(label=top[label_column].astype(str).str.slice(0, 60))).mark_bar()
+    labels = top[label_column].astype(str)
+    if by is None:
+        labels = labels + " · " + top["holder"].fillna("").astype(str).str.slice(0, 40)
+    chart = alt.Chart(top.assign(label=labels.str.slice(0, 60))).mark_bar()
     chart = chart.encode(
         x=alt.X(f"{measure}:Q", title=COLUMN_LABELS[measure]),
-        y=alt.Y("label:N", sort="-x", title=None),
+        y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=360)),
         tooltip=[alt.Tooltip("label:N", title="Name"),
                  alt.Tooltip(f"{measure}:Q", title=COLUMN_LABELS[measure], format=",.1f")],
     )

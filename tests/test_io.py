@@ -26,7 +26,6 @@ from shapely import box
 from geo.errors import CRSError, GeoError, LayerReadError
 from geo.io import SUPPORTED_FORMATS, detect_format, list_layers, read_layer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ATTRIBUTES = {"site": ["a-1", "b-2", "c-3"], "workers": [3, 40, 250]}
 CSV_STYLES = {
     "csv_longitude": ("Longitude", "Latitude"),
@@ -856,10 +855,11 @@ def test_geo_io_does_not_import_streamlit() -> None:
 
 # --- real data ----------------------------------------------------------------------------
 
-CAMI = DATA / "drc" / "cami_titles_2016.geojson"
-IPIS = DATA / "drc" / "ipis_asm_visits.csv"
+BUNDLED = Path(__file__).resolve().parents[1] / "data"
+CAMI = BUNDLED / "drc" / "cami_titles_2016.geojson"
+IPIS = BUNDLED / "drc" / "ipis_asm_visits.csv"
 needs_data = pytest.mark.skipif(
-    not CAMI.exists() or not IPIS.exists(), reason="shared data not present"
+    not CAMI.exists() or not IPIS.exists(), reason="bundled data not present"
 )
 
 
