@@ -41,7 +41,8 @@ basemap = controls[2].selectbox(
 rings = concession_rings(key, selected, analysis) if show_rings and selected else None
 folium_map = maps.overlap_map(
     concessions_with_stats(analysis), overlaps.sites, overlaps.zones, footprints=overlaps.footprints, rings=rings,
-    selected=selected, tiles="OpenStreetMap" if basemap == "OpenStreetMap" else None,
+    selected=selected, zoom_to_selected=selected is not None,
+    tiles="OpenStreetMap" if basemap == "OpenStreetMap" else None,
 )
 
 left, right = st.columns([3, 2])

@@ -25,7 +25,7 @@ row[0].metric("Concessions", count(totals["concessions"]),
 row[1].metric("Artisanal sites", count(totals["sites"]),
               help="Artisanal and small-scale mining sites in the workspace after filters.")
 row[2].metric("Sites inside concessions", count(totals["sites_in"]),
-              f"{percent(totals['sites_in_pct'])} of sites", delta_color="off",
+              f"{percent(totals['sites_in_pct'])} of sites", delta_color="off", delta_arrow="off",
               help="Sites lying inside at least one title (a site in two titles counts once).")
 points_only = totals["site_ha"] == 0
 row[3].metric("Overlap area", "no area" if points_only else hectares(totals["overlap_ha"]),

@@ -34,8 +34,9 @@ def concession_detail(analysis: Analysis, conc_id: str) -> None:
     )
     first, second = st.columns(2)
     first.metric("Area", hectares(row["area_ha"]))
-    second.metric("Overlap", hectares(row["overlap_ha"]), percent(row["overlap_pct"]),
-                  delta_color="off")
+    second.metric("Overlap", f"{hectares(row['overlap_ha'])} · {percent(row['overlap_pct'])}",
+                  help="Land inside the title covered by artisanal site footprints (point sites "
+                       "count only with a footprint radius, under Options).")
     first.metric("Sites inside", count(row["sites_in"]))
     second.metric("Workers inside", count(row["workers_in"]))
     rings = ring_columns(len(analysis.overlaps.rings_km))
