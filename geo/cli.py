@@ -3,6 +3,8 @@
 ``python -m geo overlap CONCESSIONS SITES -o OUTDIR [--rings 1,5,10] [--radius-m R]``
 writes ``zones.gpkg``, ``concessions.csv``, ``sites.csv`` and ``summary.json``.
 ``python -m geo validate FILE [--kind sites|concessions]`` prints the validation report.
+``python -m geo store add|history|rollback ...`` manages the workspace's versions, and
+``python -m geo overlap --workspace PATH -o OUTDIR`` computes on its current versions.
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -18,7 +20,7 @@ from typing import NoReturn
 from geo.errors import GeoError, SchemaError
 from geo.export import summary, write_outputs
 from geo.io import read_layer
-from geo.pipeline import analyse, load_layer
+from geo.pipeline import analyse, load_layer, open_seeded_workspace, stored_layer
 from geo.schema import LayerKind
 from geo.validate import core_bounds
 
@@ -58,8 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     overlap = commands.add_parser("overlap", help="compute overlap zones and statistics")
-    overlap.add_argument("concessions", help="concession layer (any supported file)")
-    overlap.add_argument("sites", help="artisanal site layer (points and/or polygons)")
+    overlap.add_argument("concessions", nargs="?",
+                         help="concession layer (any supported file)")
+    overlap.add_argument("sites", nargs="?",
+                         help="artisanal site layer (points and/or polygons)")
+    overlap.add_argument("--workspace", nargs="?", const="", default=None,
+                         help="compute on the workspace's current layers instead of files "
+                              "(a .gpkg path; DATABASE_URL selects PostGIS)")
     overlap.add_argument("-o", "--outdir", required=True, help="folder to write results to")
     overlap.add_argument("--rings", default="1,5,10",
                          help="proximity rings in km, comma-separated (default 1,5,10)")
@@ -78,7 +85,32 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--crs", default=None, help="CRS of a file that has none")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
     validate.set_defaults(run=_run_validate)
+    _store_parser(commands.add_parser("store", help="the workspace: versions of each layer"))
     return parser
+
+
+def _store_parser(store: argparse.ArgumentParser) -> None:
+    actions = store.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a file as a new version of a layer")
+    add.add_argument("layer", choices=["sites", "concessions"])
+    add.add_argument("file")
+    add.add_argument("--replace", action="store_true",
+                     help="replace the layer (default: append to its current version)")
+    add.add_argument("--crs", default=None, help="CRS of a file that has none")
+    add.add_argument("--who", default=None, help="who is adding it (kept in the history)")
+    add.add_argument("--note", default=None, help="a note kept in the history")
+    history = actions.add_parser("history", help="list the versions")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    rollback = actions.add_parser("rollback", help="make an earlier version current again")
+    rollback.add_argument("layer", choices=["sites", "concessions"])
+    rollback.add_argument("version", type=int)
+    for parser in (add, history, rollback):
+        parser.add_argument("--workspace", default=None,
+                            help="the workspace .gpkg (default: GEO_WORKSPACE, or "
+                                 "DATABASE_URL for PostGIS, or workspace/workspace.gpkg)")
+    add.set_defaults(run=_run_store_add)
+    history.set_defaults(run=_run_store_history)
+    rollback.set_defaults(run=_run_store_rollback)
 
 
 def _rings(text: str) -> tuple[float, ...]:
@@ -92,13 +124,22 @@ def _rings(text: str) -> tuple[float, ...]:
 
 def _run_overlap(args: argparse.Namespace) -> int:
     rings = _rings(args.rings)
-    concessions = load_layer(args.concessions, "concessions", crs=args.concessions_crs)
-    bounds = core_bounds(concessions.data)
-    sites = load_layer(args.sites, "sites", crs=args.sites_crs, reference_bounds=bounds)
+    if args.workspace is not None:
+        if args.concessions or args.sites:
+            raise SchemaError("Give either two files or --workspace, not both.")
+        workspace = open_seeded_workspace(args.workspace or None)
+        concessions = stored_layer(workspace, "concessions")
+        sites = stored_layer(workspace, "sites")
+    elif args.concessions and args.sites:
+        concessions = load_layer(args.concessions, "concessions", crs=args.concessions_crs)
+        bounds = core_bounds(concessions.data)
+        sites = load_layer(args.sites, "sites", crs=args.sites_crs, reference_bounds=bounds)
+    else:
+        raise SchemaError("Give a concession file and a site file, or --workspace PATH.")
     analysis = analyse(concessions, sites, rings_km=rings, radius_m=args.radius_m)
     info = summary(
         analysis,
-        sources={"concessions": args.concessions, "sites": args.sites},
+        sources={"concessions": concessions.source, "sites": sites.source},
         reports={"concessions": concessions.report, "sites": sites.report},
     )
     for path in write_outputs(analysis, args.outdir, info):
@@ -129,3 +170,39 @@ def _guess_kind(path: str, crs: str | None) -> LayerKind:
     if not types:
         raise SchemaError(f"{path} has no geometry to validate.")
     return "concessions" if types <= {"Polygon", "MultiPolygon"} else "sites"
+
+
+def _run_store_add(args: argparse.Namespace) -> int:
+    workspace = open_seeded_workspace(args.workspace)
+    other: LayerKind = "concessions" if args.layer == "sites" else "sites"
+    bounds = core_bounds(workspace.read(other)) if workspace.current_version(other) else None
+    layer = load_layer(args.file, args.layer, crs=args.crs, reference_bounds=bounds)
+    result = workspace.add(
+        args.layer, layer.data, file=layer.source, sha256=layer.sha256,
+        mode="replace" if args.replace else "append", repaired=layer.report.n_repaired,
+        left_out=layer.report.n_dropped, who=args.who, note=args.note,
+    )
+    if result.duplicate:
+        print(f"{args.file} was already added as version {result.version}; nothing changed.")
+    else:
+        print(f"{args.file}: {args.layer} version {result.version}, {result.features} features "
+              f"({layer.report.n_repaired} repaired, {layer.report.n_dropped} left out).")
+    return 0
+
+
+def _run_store_history(args: argparse.Namespace) -> int:
+    history = open_seeded_workspace(args.workspace).history()
+    if args.json:
+        fields = ["version", "layer", "time", "file", "sha256", "features", "mode", "note"]
+        records = history[fields].astype(object).where(history[fields].notna(), None)
+        print(json.dumps(records.to_dict("records"), indent=2, default=str))
+    else:
+        print(history.drop(columns=["sha256"]).to_string(index=False))
+    return 0
+
+
+def _run_store_rollback(args: argparse.Namespace) -> int:
+    workspace = open_seeded_workspace(args.workspace)
+    version = workspace.rollback(args.layer, args.version)
+    print(f"{args.layer}: version {version} now holds the features of version {args.version}.")
+    return 0

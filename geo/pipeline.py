@@ -25,8 +25,9 @@ from geo.errors import GeometryError
 from geo.filters import Filters, filter_concessions, filter_sites
 from geo.io import read_layer
 from geo.overlap import DEFAULT_RINGS_KM, Overlaps, compute_overlaps
-from geo.schema import LayerKind, guess_mapping, known_source, normalise
+from geo.schema import REPORT_COLUMNS, LayerKind, guess_mapping, known_source, normalise
 from geo.stats import concession_stats, totals
+from geo.store import Workspace, open_workspace
 from geo.validate import ValidationReport, validate_layer
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
@@ -62,6 +63,8 @@ class Layer:
         identity for caches.
     columns : tuple of str
         The source file's attribute columns, as read.
+    sha256 : str
+        sha256 of the file's bytes alone: the upload's identity in the workspace history.
     """
 
     kind: LayerKind
@@ -72,6 +75,7 @@ class Layer:
     known_source: str | None = None
     fingerprint: str = ""
     columns: tuple[str, ...] = ()
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ def load_layer(
     return Layer(
         kind, data, report, name, used, known_source(columns, kind),
         fingerprint=fingerprint(content, mapping=used, crs=crs), columns=tuple(columns),
+        sha256=hashlib.sha256(content).hexdigest(),
     )
 
 
@@ -180,3 +185,38 @@ def analyse(
         raise GeometryError(f"No {empty} match the filters; widen the filters to see results.")
     overlaps = compute_overlaps(conc, site, rings_km=rings_km, radius_m=radius_m)
     return Analysis(overlaps, concession_stats(overlaps), totals(overlaps))
+
+
+def stored_layer(workspace: Workspace, kind: LayerKind) -> Layer:
+    """The current version of a layer in a workspace, as a :class:`Layer`.
+
+    Its fingerprint names the workspace and the version, so caches see a new upload at once.
+    """
+    history = workspace.history(kind)
+    if history.empty:
+        raise GeometryError(f"The workspace has no {kind} yet; add a {kind} file first.")
+    latest = history.iloc[0]
+    data = workspace.read(kind, int(latest["version"]))
+    report = ValidationReport(
+        kind=kind, issues=pd.DataFrame(columns=list(REPORT_COLUMNS)), n_input=len(data),
+        n_kept=len(data), n_repaired=int(latest["repaired"]), n_dropped=int(latest["left_out"]),
+    )
+    return Layer(
+        kind, data, report, f"{latest['file']} (version {int(latest['version'])})",
+        fingerprint=f"{workspace.identity}|{kind}|{int(latest['version'])}",
+        columns=tuple(c for c in data.columns if c != "geometry"), sha256=str(latest["sha256"]),
+    )
+
+
+def open_seeded_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
+    """The workspace (see :func:`geo.store.open_workspace`), seeded with the bundled eastern
+    DR Congo layers the first time it is opened."""
+    workspace = open_workspace(path)
+    missing = [kind for kind in BUNDLED if workspace.current_version(kind) is None]
+    if missing:
+        layers = {kind: load_bundled(kind) for kind in missing}
+        workspace.seed({
+            kind: (layer.data, BUNDLED_SOURCES[kind], layer.sha256)
+            for kind, layer in layers.items()
+        })
+    return workspace
