@@ -2,20 +2,25 @@
 
 import streamlit as st
 
-from ui import sidebar
+from geo.i18n import _
+from ui import language, sidebar
+
+# The run's language first (from the sidebar's picker or ?lang=), before anything renders.
+language.apply()
 
 st.set_page_config(
-    page_title="Concessions and artisanal mining",
+    page_title=_("Concessions and artisanal mining"),
     page_icon=":material/layers:",
     layout="wide",
 )
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/map.py", title="Map", icon=":material/map:"),
-    st.Page("pages/statistics.py", title="Statistics", icon=":material/table_chart:"),
-    st.Page("pages/upload.py", title="Upload", icon=":material/upload_file:"),
-    st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("pages/overview.py", title=_("Overview"), icon=":material/dashboard:",
+            default=True),
+    st.Page("pages/map.py", title=_("Map"), icon=":material/map:"),
+    st.Page("pages/statistics.py", title=_("Statistics"), icon=":material/table_chart:"),
+    st.Page("pages/upload.py", title=_("Upload"), icon=":material/upload_file:"),
+    st.Page("pages/export.py", title=_("Export"), icon=":material/download:"),
 ]
 
 navigation = st.navigation(PAGES)

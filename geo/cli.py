@@ -19,6 +19,7 @@ from typing import NoReturn
 
 from geo.errors import GeoError, SchemaError
 from geo.export import summary, write_outputs
+from geo.i18n import _
 from geo.io import read_layer
 from geo.pipeline import analyse, load_layer, open_seeded_workspace, stored_layer
 from geo.schema import LayerKind
@@ -35,13 +36,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except GeoError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(_("error: {message}").format(message=err), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:
-        print(f"error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
+        message = f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")
+        print(_("error: {message}").format(message=message), file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as err:  # a bug: still one line, with what to report
-        print(f"error: unexpected {type(err).__name__}: {err}", file=sys.stderr)
+        print(_("error: unexpected {kind}: {message}").format(kind=type(err).__name__, message=err),
+              file=sys.stderr)
         return EXIT_BUG
 
 
@@ -49,65 +52,66 @@ class _OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line on stderr."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+        line = _("error: {message} (see {prog} --help)").format(message=message, prog=self.prog)
+        self.exit(EXIT_BAD_INPUT, line + "\n")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m geo",
-        description="Overlaps of mining concessions and artisanal mining sites.",
+        description=_("Overlaps of mining concessions and artisanal mining sites."),
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    overlap = commands.add_parser("overlap", help="compute overlap zones and statistics")
+    overlap = commands.add_parser("overlap", help=_("compute overlap zones and statistics"))
     overlap.add_argument("concessions", nargs="?",
-                         help="concession layer (any supported file)")
+                         help=_("concession layer (any supported file)"))
     overlap.add_argument("sites", nargs="?",
-                         help="artisanal site layer (points and/or polygons)")
+                         help=_("artisanal site layer (points and/or polygons)"))
     overlap.add_argument("--workspace", nargs="?", const="", default=None,
-                         help="compute on the workspace's current layers instead of files "
-                              "(a .gpkg path; DATABASE_URL selects PostGIS)")
-    overlap.add_argument("-o", "--outdir", required=True, help="folder to write results to")
+                         help=_("compute on the workspace's current layers instead of files "
+                                "(a .gpkg path; DATABASE_URL selects PostGIS)"))
+    overlap.add_argument("-o", "--outdir", required=True, help=_("folder to write results to"))
     overlap.add_argument("--rings", default="1,5,10",
-                         help="proximity rings in km, comma-separated (default 1,5,10)")
+                         help=_("proximity rings in km, comma-separated (default 1,5,10)"))
     overlap.add_argument("--radius-m", type=float, default=None,
-                         help="footprint radius in metres given to point sites")
+                         help=_("footprint radius in metres given to point sites"))
     overlap.add_argument("--concessions-crs", default=None,
-                         help="CRS of a concession file that has none, e.g. EPSG:32735")
+                         help=_("CRS of a concession file that has none, e.g. EPSG:32735"))
     overlap.add_argument("--sites-crs", default=None,
-                         help="CRS of a site file that has none, e.g. EPSG:4326")
+                         help=_("CRS of a site file that has none, e.g. EPSG:4326"))
     overlap.set_defaults(run=_run_overlap)
 
-    validate = commands.add_parser("validate", help="print a layer's validation report")
+    validate = commands.add_parser("validate", help=_("print a layer's validation report"))
     validate.add_argument("file")
     validate.add_argument("--kind", choices=["concessions", "sites"], default=None,
-                          help="layer kind (default: polygons-only files are concessions)")
-    validate.add_argument("--crs", default=None, help="CRS of a file that has none")
-    validate.add_argument("--json", action="store_true", help="print the report as JSON")
+                          help=_("layer kind (default: polygons-only files are concessions)"))
+    validate.add_argument("--crs", default=None, help=_("CRS of a file that has none"))
+    validate.add_argument("--json", action="store_true", help=_("print the report as JSON"))
     validate.set_defaults(run=_run_validate)
-    _store_parser(commands.add_parser("store", help="the workspace: versions of each layer"))
+    _store_parser(commands.add_parser("store", help=_("the workspace: versions of each layer")))
     return parser
 
 
 def _store_parser(store: argparse.ArgumentParser) -> None:
     actions = store.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="add a file as a new version of a layer")
+    add = actions.add_parser("add", help=_("add a file as a new version of a layer"))
     add.add_argument("layer", choices=["sites", "concessions"])
     add.add_argument("file")
     add.add_argument("--replace", action="store_true",
-                     help="replace the layer (default: append to its current version)")
-    add.add_argument("--crs", default=None, help="CRS of a file that has none")
-    add.add_argument("--who", default=None, help="who is adding it (kept in the history)")
-    add.add_argument("--note", default=None, help="a note kept in the history")
-    history = actions.add_parser("history", help="list the versions")
-    history.add_argument("--json", action="store_true", help="print JSON")
-    rollback = actions.add_parser("rollback", help="make an earlier version current again")
+                     help=_("replace the layer (default: append to its current version)"))
+    add.add_argument("--crs", default=None, help=_("CRS of a file that has none"))
+    add.add_argument("--who", default=None, help=_("who is adding it (kept in the history)"))
+    add.add_argument("--note", default=None, help=_("a note kept in the history"))
+    history = actions.add_parser("history", help=_("list the versions"))
+    history.add_argument("--json", action="store_true", help=_("print JSON"))
+    rollback = actions.add_parser("rollback", help=_("make an earlier version current again"))
     rollback.add_argument("layer", choices=["sites", "concessions"])
     rollback.add_argument("version", type=int)
     for parser in (add, history, rollback):
         parser.add_argument("--workspace", default=None,
-                            help="the workspace .gpkg (default: GEO_WORKSPACE, or "
-                                 "DATABASE_URL for PostGIS, or workspace/workspace.gpkg)")
+                            help=_("the workspace .gpkg (default: GEO_WORKSPACE, or "
+                                   "DATABASE_URL for PostGIS, or workspace/workspace.gpkg)"))
     add.set_defaults(run=_run_store_add)
     history.set_defaults(run=_run_store_history)
     rollback.set_defaults(run=_run_store_rollback)
@@ -118,7 +122,8 @@ def _rings(text: str) -> tuple[float, ...]:
         return tuple(float(part) for part in text.split(",") if part.strip())
     except ValueError as err:
         raise SchemaError(
-            f"--rings must be kilometres separated by commas, like 1,5,10; got {text!r}."
+            _("--rings must be kilometres separated by commas, like 1,5,10; got {text}.").format(
+                text=repr(text))
         ) from err
 
 
@@ -126,7 +131,7 @@ def _run_overlap(args: argparse.Namespace) -> int:
     rings = _rings(args.rings)
     if args.workspace is not None:
         if args.concessions or args.sites:
-            raise SchemaError("Give either two files or --workspace, not both.")
+            raise SchemaError(_("Give either two files or --workspace, not both."))
         workspace = open_seeded_workspace(args.workspace or None)
         concessions = stored_layer(workspace, "concessions")
         sites = stored_layer(workspace, "sites")
@@ -135,7 +140,7 @@ def _run_overlap(args: argparse.Namespace) -> int:
         bounds = core_bounds(concessions.data)
         sites = load_layer(args.sites, "sites", crs=args.sites_crs, reference_bounds=bounds)
     else:
-        raise SchemaError("Give a concession file and a site file, or --workspace PATH.")
+        raise SchemaError(_("Give a concession file and a site file, or --workspace PATH."))
     analysis = analyse(concessions, sites, rings_km=rings, radius_m=args.radius_m)
     info = summary(
         analysis,
@@ -155,8 +160,15 @@ def _run_validate(args: argparse.Namespace) -> int:
         body = {**report.to_dict(), "kind": kind, "issues": report.issues.to_dict("records")}
         print(json.dumps(body, indent=2, default=str))
         return 0
-    print(f"{args.file}: {report.n_input} {kind} read, {report.n_kept} usable, "
-          f"{report.n_repaired} repaired, {report.n_dropped} left out.")
+    counts = (
+        _("{file}: {read} concessions read, {kept} usable, {repaired} repaired, {dropped} left "
+          "out.")
+        if kind == "concessions"
+        else _("{file}: {read} sites read, {kept} usable, {repaired} repaired, {dropped} left "
+               "out.")
+    )
+    print(counts.format(file=args.file, read=report.n_input, kept=report.n_kept,
+                        repaired=report.n_repaired, dropped=report.n_dropped))
     for sentence in report.sentences():
         print(f"  {sentence}")
     if len(report.issues):
@@ -168,7 +180,7 @@ def _guess_kind(path: str, crs: str | None) -> LayerKind:
     raw = read_layer(path, crs=crs)
     types = set(raw.geometry.dropna().geom_type)
     if not types:
-        raise SchemaError(f"{path} has no geometry to validate.")
+        raise SchemaError(_("{path} has no geometry to validate.").format(path=path))
     return "concessions" if types <= {"Polygon", "MultiPolygon"} else "sites"
 
 
@@ -183,10 +195,13 @@ def _run_store_add(args: argparse.Namespace) -> int:
         left_out=layer.report.n_dropped, who=args.who, note=args.note,
     )
     if result.duplicate:
-        print(f"{args.file} was already added as version {result.version}; nothing changed.")
+        print(_("{file} was already added as version {version}; nothing changed.").format(
+            file=args.file, version=result.version))
     else:
-        print(f"{args.file}: {args.layer} version {result.version}, {result.features} features "
-              f"({layer.report.n_repaired} repaired, {layer.report.n_dropped} left out).")
+        print(_("{file}: {layer} version {version}, {features} features ({repaired} repaired, "
+                "{dropped} left out).").format(
+            file=args.file, layer=args.layer, version=result.version, features=result.features,
+            repaired=layer.report.n_repaired, dropped=layer.report.n_dropped))
     return 0
 
 
@@ -204,5 +219,6 @@ def _run_store_history(args: argparse.Namespace) -> int:
 def _run_store_rollback(args: argparse.Namespace) -> int:
     workspace = open_seeded_workspace(args.workspace)
     version = workspace.rollback(args.layer, args.version)
-    print(f"{args.layer}: version {version} now holds the features of version {args.version}.")
+    print(_("{layer}: version {version} now holds the features of version {previous}.").format(
+        layer=args.layer, version=version, previous=args.version))
     return 0

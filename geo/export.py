@@ -29,6 +29,7 @@ import pyogrio
 import pyproj
 import shapely
 
+from geo.i18n import N_, _
 from geo.measure import AREA_METHOD
 from geo.pipeline import Analysis
 from geo.stats import group_stats, region_stats, year_stats
@@ -83,20 +84,31 @@ def summary(
 
 
 def method_note(info: Mapping[str, object]) -> str:
-    """The method note in plain words, from a :func:`summary` dict."""
-    sources = info.get("sources") or {}
+    """The method note in plain words, from a :func:`summary` dict, in the current language
+    (:mod:`geo.i18n`)."""
+    sources: Mapping[str, str] = info.get("sources") or {}  # type: ignore[assignment]
+    source_lines = {
+        "concessions": N_("Source (concessions): {source}"),
+        "sites": N_("Source (sites): {source}"),
+    }
+    rings = ", ".join(str(r) for r in info["rings_km"])  # type: ignore[attr-defined]
     lines = [
-        "Method note",
-        f"Created: {info['created']}",
-        f"Coordinates: {info['crs']} (WGS84 longitude/latitude).",
-        f"Area method: {info['area_method']}",
-        ("Overlap zone of a concession = the concession intersected with the union of the "
-        "artisanal site footprints touching it; overlapping sites are counted once, and "
-        "totals use the union of concessions."),
-        f"Proximity rings (km): {', '.join(str(r) for r in info['rings_km'])}.",  # type: ignore[attr-defined]
-        f"Footprint radius of point sites (m): {info['radius_m'] or 'none (points count, no area)'}.",
-        f"Geometries repaired: {info['repaired']}; left out: {info['dropped']}.",
-        *(f"Source ({kind}): {text}" for kind, text in sources.items()),  # type: ignore[attr-defined]
+        _("Method note"),
+        _("Created: {created}").format(created=info["created"]),
+        _("Coordinates: {crs} (WGS84 longitude/latitude).").format(crs=info["crs"]),
+        _("Area method: {method}").format(method=_(str(info["area_method"]))),
+        _("Overlap zone of a concession = the concession intersected with the union of the "
+          "artisanal site footprints touching it; overlapping sites are counted once, and "
+          "totals use the union of concessions."),
+        _("Proximity rings (km): {rings}.").format(rings=rings),
+        _("Footprint radius of point sites (m): {radius}.").format(
+            radius=info["radius_m"] or _("none (points count, no area)")),
+        _("Geometries repaired: {repaired}; left out: {dropped}.").format(
+            repaired=info["repaired"], dropped=info["dropped"]),
+        *(
+            _(source_lines.get(kind, "Source ({kind}): {source}")).format(kind=kind, source=text)
+            for kind, text in sources.items()
+        ),
     ]
     return "\n".join(lines) + "\n"
 

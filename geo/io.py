@@ -64,6 +64,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo.errors import CRSError, LayerReadError
+from geo.i18n import N_, _
 
 __all__ = ["SUPPORTED_FORMATS", "FormatName", "detect_format", "list_layers", "read_layer"]
 
@@ -119,23 +120,26 @@ _SUFFIX: dict[_Format, str] = {
     "parquet": ".parquet",
     "shapefile": ".shp",
 }
+#: What a format is called in messages (English, marked; translated where used).
 _LABEL: dict[_Format, str] = {
-    "gpkg": "GeoPackage file",
-    "geojson": "GeoJSON file",
-    "shapefile_zip": "zipped shapefile",
-    "kml": "KML file",
-    "kmz": "KMZ file",
-    "csv": "CSV file",
-    "parquet": "Parquet file",
-    "shapefile": "shapefile",
+    "gpkg": N_("GeoPackage file"),
+    "geojson": N_("GeoJSON file"),
+    "shapefile_zip": N_("zipped shapefile"),
+    "kml": N_("KML file"),
+    "kmz": N_("KMZ file"),
+    "csv": N_("CSV file"),
+    "parquet": N_("Parquet file"),
+    "shapefile": N_("shapefile"),
 }
 _MULTI_LAYER: tuple[_Format, ...] = ("gpkg", "shapefile_zip", "kml", "kmz")
 
-_UNKNOWN = (
+# TRANSLATORS: {name} is the quoted file name followed by a space, or nothing.
+_UNKNOWN = N_(
     "The file {name}is not in a supported format; upload a zipped shapefile (.zip), GeoJSON, "
     "GeoPackage (.gpkg), KML, KMZ, CSV with longitude/latitude columns or GeoParquet file."
 )
-_NO_CRS = (
+# TRANSLATORS: {hint} is empty or " (a shapefile needs its .prj file)".
+_NO_CRS = N_(
     "The file has no coordinate reference system{hint}. Add it, or choose the CRS the "
     "coordinates are in."
 )
@@ -200,8 +204,8 @@ def read_layer(
     with _opened(source, filename) as (path, fmt):
         if layer is not None and fmt not in _MULTI_LAYER:
             raise LayerReadError(
-                f"layer={layer!r} was given, but a {_LABEL[fmt]} holds a single layer; "
-                "leave the layer empty."
+                _("layer={layer} was given, but a {label} holds a single layer; leave the layer "
+                  "empty.").format(layer=repr(layer), label=_(_LABEL[fmt]))
             )
         frame = _READERS[fmt](path, layer=layer, crs=fallback)
     return _finish(frame, fallback, fmt)
@@ -301,10 +305,13 @@ def _opened(source: _Source, filename: str | None) -> Iterator[tuple[str, _Forma
 def _existing_file(path: Path) -> Path:
     if path.is_dir():
         raise LayerReadError(
-            f"{path} is a folder, not a file; zip a shapefile's files together, or pick the file."
+            _("{path} is a folder, not a file; zip a shapefile's files together, or pick the "
+              "file.").format(path=path)
         )
     if not path.is_file():
-        raise LayerReadError(f"There is no file at {path}; check the path and the file name.")
+        raise LayerReadError(
+            _("There is no file at {path}; check the path and the file name.").format(path=path)
+        )
     return path
 
 
@@ -313,7 +320,10 @@ def _head(path: Path) -> bytes:
         with path.open("rb") as handle:
             return handle.read(_HEAD_SIZE)
     except OSError as err:
-        raise LayerReadError(f"The file {path} could not be opened ({err.strerror}).") from err
+        raise LayerReadError(
+            _("The file {path} could not be opened ({reason}).").format(
+                path=path, reason=err.strerror)
+        ) from err
 
 
 def _detect(
@@ -321,7 +331,9 @@ def _detect(
 ) -> FormatName:
     """Decide the format from the first bytes; ``whole`` opens the file, to look in a zip."""
     if not head.strip():
-        raise LayerReadError("The file is empty; check that it finished saving or uploading.")
+        raise LayerReadError(
+            _("The file is empty; check that it finished saving or uploading.")
+        )
     if head.startswith(_ZIP_MAGIC):
         return _zip_format(_zip_members(whole()), filename)
     if head.startswith(_SQLITE_MAGIC):
@@ -329,10 +341,10 @@ def _detect(
     if head.startswith(_PARQUET_MAGIC):
         return "parquet"
     if head.startswith(_SHP_MAGIC):
-        raise LayerReadError(
+        raise LayerReadError(_(
             "This is only the .shp part of a shapefile; zip it together with its .shx, .dbf "
             "and .prj files and upload the zip."
-        )
+        ))
     return _text_format(_text_head(head, filename), filename)
 
 
@@ -340,7 +352,7 @@ def _text_head(head: bytes, filename: str | None) -> str:
     """Decode the start of a text file; binary data of no known format is refused."""
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     if len(_BINARY_CHARS.findall(text)) > len(text) // 100:
-        raise LayerReadError(_UNKNOWN.format(name=_quoted(filename)))
+        raise LayerReadError(_(_UNKNOWN).format(name=_quoted(filename)))
     return text
 
 
@@ -353,18 +365,19 @@ def _text_format(text: str, filename: str | None) -> FormatName:
         if "<kml" in lowered or suffix == ".kml":
             return "kml"
         if "<html" in lowered:
-            raise LayerReadError(
+            raise LayerReadError(_(
                 "The file is a web page (HTML), not map data; the download probably failed, "
                 "so download the file again."
-            )
+            ))
+        # TRANSLATORS: {name} is the quoted file name followed by a space, or nothing.
         raise LayerReadError(
-            f"The file {_quoted(filename)}is XML but not KML; export it as KML, GeoJSON or "
-            "GeoPackage."
+            _("The file {name}is XML but not KML; export it as KML, GeoJSON or "
+              "GeoPackage.").format(name=_quoted(filename))
         )
     first_line = text.split("\n", 1)[0]
     if any(d in first_line for d in _DELIMITERS) or suffix in _TEXT_TABLE_SUFFIXES:
         return "csv"
-    raise LayerReadError(_UNKNOWN.format(name=_quoted(filename)))
+    raise LayerReadError(_(_UNKNOWN).format(name=_quoted(filename)))
 
 
 def _zip_format(members: list[str], filename: str | None) -> FormatName:
@@ -382,10 +395,10 @@ def _zip_members(archive: str | Path | IO[bytes]) -> list[str]:
         with zipfile.ZipFile(archive) as opened:
             names = opened.namelist()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
-        raise LayerReadError(
+        raise LayerReadError(_(
             "The zip file is damaged or incomplete (perhaps cut off while downloading or "
             "uploading); zip or download it again and retry."
-        ) from err
+        )) from err
     return [name for name in names if not _is_junk(name)]
 
 
@@ -415,7 +428,7 @@ def _read_geojson(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gp
 
 def _read_shapefile(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
     shp = Path(path)
-    _check_sidecars([p.name for p in shp.parent.iterdir()], shp.name, "beside it")
+    _check_sidecars([p.name for p in shp.parent.iterdir()], shp.name, zipped=False)
     return _gdal_read(path, "shapefile")
 
 
@@ -424,7 +437,7 @@ def _read_shapefile_zip(
 ) -> gpd.GeoDataFrame:
     members = _zip_members(path)
     shp = _pick_shapefile(members, layer)
-    _check_sidecars(members, shp, "in the zip")
+    _check_sidecars(members, shp, zipped=True)
     return _gdal_read(_vsizip(path, shp), "shapefile_zip")
 
 
@@ -449,10 +462,11 @@ def _read_csv(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.Ge
         table = pd.read_csv(io.StringIO(text), sep=delimiter, low_memory=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as err:
         raise LayerReadError(
-            f"The CSV file could not be read ({_first_line(err)}); check that every row has "
-            "as many values as the header and that values holding the delimiter are quoted."
+            _("The CSV file could not be read ({reason}); check that every row has as many "
+              "values as the header and that values holding the delimiter are "
+              "quoted.").format(reason=_first_line(err))
         ) from err
-    return _table_to_frame(table, crs or _WGS84, "CSV file")
+    return _table_to_frame(table, crs or _WGS84, "csv")
 
 
 def _read_parquet(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
@@ -462,11 +476,11 @@ def _read_parquet(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gp
             return gpd.read_parquet(path)
         table = pd.read_parquet(path)
     except _PARQUET_ERRORS as err:
-        raise LayerReadError(
+        raise LayerReadError(_(
             "The Parquet file could not be read: it is damaged, incomplete, or its geometry or "
             "CRS is broken; export it again as GeoParquet and retry."
-        ) from err
-    return _table_to_frame(table, crs or _WGS84, "Parquet file")
+        )) from err
+    return _table_to_frame(table, crs or _WGS84, "parquet")
 
 
 _READERS: dict[_Format, Callable[..., gpd.GeoDataFrame]] = {
@@ -490,8 +504,8 @@ def _gdal_read(path: str, fmt: _Format, *, layer: str | None = None) -> gpd.GeoD
         return pyogrio.read_dataframe(path, layer=layer, on_invalid="warn")
     except UnicodeDecodeError as err:
         raise LayerReadError(
-            f"The {_LABEL[fmt]} holds text that is not in the character encoding it declares; "
-            "save it again as UTF-8 and retry."
+            _("The {label} holds text that is not in the character encoding it declares; save "
+              "it again as UTF-8 and retry.").format(label=_(_LABEL[fmt]))
         ) from err
     except _GDAL_ERRORS as err:
         message = _json_problem(Path(path)) if fmt == "geojson" else _damaged(fmt)
@@ -507,19 +521,24 @@ def _gdal_layers(path: str, fmt: _Format) -> list[tuple[str, str | None]]:
 
 
 def _damaged(fmt: _Format) -> str:
-    return (
-        f"The {_LABEL[fmt]} could not be read: it is damaged, incomplete or not really in "
-        "that format; export or download it again and retry."
-    )
+    return _(
+        "The {label} could not be read: it is damaged, incomplete or not really in that "
+        "format; export or download it again and retry."
+    ).format(label=_(_LABEL[fmt]))
 
 
 def _spatial(layers: list[tuple[str, str | None]], fmt: _Format) -> list[str]:
     names = [name for name, geometry_type in layers if geometry_type]
     if not names:
-        tables = f" (it holds only tables: {_listing([n for n, _ in layers])})" if layers else ""
+        tables = (
+            _(" (it holds only tables: {names})").format(
+                names=_listing([name for name, _kind in layers]))
+            if layers else ""
+        )
+        # TRANSLATORS: {tables} is empty or " (it holds only tables: ...)".
         raise LayerReadError(
-            f"The {_LABEL[fmt]} has no layer with geometry{tables}; export the layer "
-            "together with its geometry."
+            _("The {label} has no layer with geometry{tables}; export the layer together with "
+              "its geometry.").format(label=_(_LABEL[fmt]), tables=tables)
         )
     return names
 
@@ -531,10 +550,14 @@ def _pick_layer(layers: list[tuple[str, str | None]], layer: str | None, fmt: _F
     kinds = dict(layers)
     if layer not in kinds:
         raise LayerReadError(
-            f"There is no layer {layer!r} in the file; its layers are {_listing(list(kinds))}."
+            _("There is no layer {layer} in the file; its layers are {names}.").format(
+                layer=repr(layer), names=_listing(list(kinds)))
         )
     if kinds[layer] is None:
-        raise LayerReadError(f"Layer {layer!r} has no geometry; choose a layer with geometry.")
+        raise LayerReadError(
+            _("Layer {layer} has no geometry; choose a layer with geometry.").format(
+                layer=repr(layer))
+        )
     return layer
 
 
@@ -551,34 +574,42 @@ def _pick_shapefile(members: list[str], layer: str | None) -> str:
     shapefiles = _shapefiles(members)
     if not shapefiles:
         raise LayerReadError(
-            f"The zip file holds no shapefile (.shp); it holds {_listing(members) or 'nothing'}. "
-            "Zip the .shp with its .shx, .dbf and .prj files, or upload a GeoJSON, GeoPackage, "
-            "KML or CSV file as it is."
+            _("The zip file holds no shapefile (.shp); it holds {names}. Zip the .shp with its "
+              ".shx, .dbf and .prj files, or upload a GeoJSON, GeoPackage, KML or CSV file as "
+              "it is.").format(names=_listing(members) or _("nothing"))
         )
     if layer is not None:
         wanted = layer.lower().removesuffix(".shp")
         matches = [s for s in shapefiles if wanted in (s.lower()[:-4], _stem(s))]
         if not matches:
             raise LayerReadError(
-                f"There is no shapefile {layer!r} in the zip; it holds {_listing(shapefiles)}."
+                _("There is no shapefile {layer} in the zip; it holds {names}.").format(
+                    layer=repr(layer), names=_listing(shapefiles))
             )
         return matches[0]
     if len(shapefiles) > 1:
         raise LayerReadError(
-            f"The zip file holds {len(shapefiles)} shapefiles ({_listing(shapefiles)}); choose "
-            "which one to read, or upload a zip holding only one."
+            _("The zip file holds {count} shapefiles ({names}); choose which one to read, or "
+              "upload a zip holding only one.").format(
+                count=len(shapefiles), names=_listing(shapefiles))
         )
     return shapefiles[0]
 
 
-def _check_sidecars(members: list[str], shp: str, where: str) -> None:
+def _check_sidecars(members: list[str], shp: str, *, zipped: bool) -> None:
     """Refuse a shapefile whose .shx or .dbf is not among ``members`` (names, any case)."""
     present = {m.lower() for m in members}
     missing = [ext for ext in (".shx", ".dbf") if shp[:-4].lower() + ext not in present]
     if missing:
+        message = (
+            _("The shapefile {name} has no {missing} file in the zip; a shapefile needs its "
+              ".shp, .shx, .dbf and .prj files kept (or zipped) together.")
+            if zipped else
+            _("The shapefile {name} has no {missing} file beside it; a shapefile needs its "
+              ".shp, .shx, .dbf and .prj files kept (or zipped) together.")
+        )
         raise LayerReadError(
-            f"The shapefile {shp!r} has no {' or '.join(missing)} file {where}; a shapefile "
-            "needs its .shp, .shx, .dbf and .prj files kept (or zipped) together."
+            message.format(name=repr(shp), missing=_(" or ").join(missing))
         )
 
 
@@ -590,10 +621,10 @@ def _kml_member(members: list[str]) -> str:
     """The KMZ's main document: ``doc.kml`` at the root, else the first ``.kml``."""
     documents = [m for m in members if m.lower().endswith(".kml")]
     if not documents:
-        raise LayerReadError(
+        raise LayerReadError(_(
             "The KMZ file holds no KML document (.kml); export it from Google Earth or your "
             "GIS again."
-        )
+        ))
     return next((d for d in documents if d.lower() == "doc.kml"), documents[0])
 
 
@@ -603,15 +634,17 @@ def _json_problem(path: Path) -> str:
         json.loads(path.read_bytes())
     except (ValueError, UnicodeDecodeError) as err:
         where = (
-            f" (line {err.lineno}, column {err.colno}: {err.msg})"
+            _(" (line {line}, column {column}: {problem})").format(
+                line=err.lineno, column=err.colno, problem=err.msg)
             if isinstance(err, json.JSONDecodeError)
             else ""
         )
-        return (
-            f"The GeoJSON file is not valid JSON{where}; it may be cut off or edited by hand, "
+        # TRANSLATORS: {where} is empty or " (line L, column C: problem)".
+        return _(
+            "The GeoJSON file is not valid JSON{where}; it may be cut off or edited by hand, "
             "so export or download it again."
-        )
-    return (
+        ).format(where=where)
+    return _(
         "The file is JSON but not GeoJSON: it needs a FeatureCollection of features with a "
         "geometry; export it again as GeoJSON."
     )
@@ -628,7 +661,7 @@ def _decode(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
-def _table_to_frame(table: pd.DataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoDataFrame:
+def _table_to_frame(table: pd.DataFrame, crs: pyproj.CRS, fmt: _Format) -> gpd.GeoDataFrame:
     """Points from longitude/latitude (or x/y) columns, else shapes from a WKT column.
 
     Longitude/latitude columns stay as attributes; a WKT column becomes the geometry (and a
@@ -645,9 +678,10 @@ def _table_to_frame(table: pd.DataFrame, crs: pyproj.CRS, what: str) -> gpd.GeoD
         table = table.drop(columns=wkt)
     else:
         raise LayerReadError(
-            f"The {what} has no coordinate columns: it needs longitude and latitude (or lon/lat, "
-            f"lng/lat, x/y) or a WKT column named wkt or geometry, and its columns are "
-            f"{_listing([str(c) for c in table.columns])}."
+            _("The {label} has no coordinate columns: it needs longitude and latitude (or "
+              "lon/lat, lng/lat, x/y) or a WKT column named wkt or geometry, and its columns "
+              "are {names}.").format(label=_(_LABEL[fmt]),
+                                     names=_listing([str(c) for c in table.columns]))
         )
     table = table.drop(columns=[c for c in table.columns if c == "geometry"])
     return gpd.GeoDataFrame(table, geometry=geometry, crs=crs)
@@ -701,8 +735,8 @@ def _parse_crs(crs: str | int | None) -> pyproj.CRS | None:
         return pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError as err:
         raise CRSError(
-            f"crs={crs!r} is not a coordinate reference system; give an EPSG code such as "
-            "4326 (longitude/latitude) or 32735 (UTM zone 35S)."
+            _("crs={crs} is not a coordinate reference system; give an EPSG code such as 4326 "
+              "(longitude/latitude) or 32735 (UTM zone 35S).").format(crs=repr(crs))
         ) from err
 
 
@@ -710,15 +744,15 @@ def _finish(frame: gpd.GeoDataFrame, fallback: pyproj.CRS | None, fmt: _Format) 
     """Set the fallback CRS if none, reproject to EPSG:4326, name the geometry, reset index."""
     if frame.crs is None:
         if fallback is None:
-            hint = " (a shapefile needs its .prj file)" if "shapefile" in fmt else ""
-            raise CRSError(_NO_CRS.format(hint=hint))
+            hint = _(" (a shapefile needs its .prj file)") if "shapefile" in fmt else ""
+            raise CRSError(_(_NO_CRS).format(hint=hint))
         frame = frame.set_crs(fallback)
     if not frame.crs.equals(_WGS84):
         frame = _reproject(frame)
     if frame.geometry.name != "geometry":
         if "geometry" in frame.columns:
             raise LayerReadError(
-                "The file has a column named 'geometry' besides its geometry; rename it."
+                _("The file has a column named 'geometry' besides its geometry; rename it.")
             )
         frame = frame.rename_geometry("geometry")
     return frame.reset_index(drop=all(name is None for name in frame.index.names))
@@ -729,8 +763,9 @@ def _reproject(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return frame.to_crs(_WGS84)
     except (pyproj.exceptions.CRSError, pyproj.exceptions.ProjError, ValueError) as err:
         raise CRSError(
-            f"The file's coordinate reference system ({frame.crs.name}) cannot be converted "
-            "to longitude/latitude (WGS84); export the file in EPSG:4326 and retry."
+            _("The file's coordinate reference system ({name}) cannot be converted to "
+              "longitude/latitude (WGS84); export the file in EPSG:4326 and retry.").format(
+                name=frame.crs.name)
         ) from err
 
 
@@ -739,7 +774,9 @@ def _reproject(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _listing(names: list[str], limit: int = 8) -> str:
     shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+    if len(names) <= limit:
+        return shown
+    return _("{names} and {count} more").format(names=shown, count=len(names) - limit)
 
 
 def _first_line(err: Exception) -> str:

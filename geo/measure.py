@@ -22,10 +22,12 @@ import numpy as np
 import pyproj
 import shapely
 
+from geo.i18n import N_
+
 #: The equal-area CRS in which every area is measured.
 AREA_CRS = "EPSG:6933"
 #: What outputs say about the area method.
-AREA_METHOD = (
+AREA_METHOD = N_(
     "Geodesic areas on the WGS84 ellipsoid (equal-area EPSG:6933 with edges corrected to "
     "geodesics; agrees with PostGIS geography within 0.00001%); distances geodesic on WGS84."
 )

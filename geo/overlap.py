@@ -44,6 +44,7 @@ import pyproj
 import shapely
 
 from geo.errors import CRSError, GeometryError, SchemaError
+from geo.i18n import N_, _
 from geo.measure import (
     area_ha,
     geodesic_buffers,
@@ -173,31 +174,42 @@ def _check_options(
     rings = tuple(float(r) for r in rings_km)
     if not rings or any(r <= 0 for r in rings) or list(rings) != sorted(set(rings)):
         raise SchemaError(
-            f"rings_km must be increasing positive distances in km, got {rings_km!r}; "
-            "for example 1,5,10."
+            _("rings_km must be increasing positive distances in km, got {rings}; for example "
+              "1,5,10.").format(rings=repr(rings_km))
         )
     if radius_m is not None and not (np.isfinite(radius_m) and radius_m > 0):
-        raise SchemaError(f"radius_m must be a positive number of metres, got {radius_m!r}.")
+        raise SchemaError(
+            _("radius_m must be a positive number of metres, got {radius}.").format(
+                radius=repr(radius_m))
+        )
     return rings
 
 
 def _check_layers(concessions: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> None:
-    for label, layer in (("concessions", concessions), ("sites", sites)):
+    wrong_crs = {
+        "concessions": N_("The concessions layer must be in EPSG:4326 (longitude/latitude), "
+                          "got {crs}; read it with geo.io.read_layer, which reprojects."),
+        "sites": N_("The sites layer must be in EPSG:4326 (longitude/latitude), got {crs}; "
+                    "read it with geo.io.read_layer, which reprojects."),
+    }
+    for kind, layer in (("concessions", concessions), ("sites", sites)):
         if layer.crs is None or not layer.crs.equals(pyproj.CRS("EPSG:4326")):
-            raise CRSError(
-                f"The {label} layer must be in EPSG:4326 (longitude/latitude), got "
-                f"{layer.crs}; read it with geo.io.read_layer, which reprojects."
-            )
+            raise CRSError(_(wrong_crs[kind]).format(crs=layer.crs))
     for column in ("conc_id", "lic_type"):
         if column not in concessions:
-            raise SchemaError(f"The concessions have no {column!r} column; normalise first.")
+            raise SchemaError(
+                _("The concessions have no {column} column; normalise first.").format(
+                    column=repr(column))
+            )
     if "site_id" not in sites:
-        raise SchemaError("The sites have no 'site_id' column; normalise first.")
+        raise SchemaError(_("The sites have no 'site_id' column; normalise first."))
     conc_types = concessions.geometry.geom_type
     if not conc_types.isin(["Polygon", "MultiPolygon"]).all():
-        raise GeometryError("Concessions must be polygons; validate the layer first.")
+        raise GeometryError(_("Concessions must be polygons; validate the layer first."))
     if not (concessions.geometry.is_valid.all() and sites.geometry.is_valid.all()):
-        raise GeometryError("The layers hold invalid geometry; validate (repair) them first.")
+        raise GeometryError(
+            _("The layers hold invalid geometry; validate (repair) them first.")
+        )
 
 
 def _inside_pairs(

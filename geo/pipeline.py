@@ -23,6 +23,7 @@ import pandas as pd
 
 from geo.errors import GeometryError
 from geo.filters import Filters, filter_concessions, filter_sites
+from geo.i18n import N_, _
 from geo.io import read_layer
 from geo.overlap import DEFAULT_RINGS_KM, Overlaps, compute_overlaps
 from geo.schema import REPORT_COLUMNS, LayerKind, guess_mapping, known_source, normalise
@@ -36,9 +37,10 @@ BUNDLED: dict[LayerKind, Path] = {
     "concessions": DATA_DIR / "drc" / "cami_titles_2016.geojson",
     "sites": DATA_DIR / "drc" / "ipis_asm_sites.geojson",
 }
+#: Descriptions of the bundled sources (English, marked; translated where shown).
 BUNDLED_SOURCES: dict[LayerKind, str] = {
-    "concessions": "DRC mining cadastre (CAMI) titles 2016, compiled by IPIS",
-    "sites": "IPIS artisanal mining site visits 2009-2020 (latest visit per site)",
+    "concessions": N_("DRC mining cadastre (CAMI) titles 2016, compiled by IPIS"),
+    "sites": N_("IPIS artisanal mining site visits 2009-2020 (latest visit per site)"),
 }
 
 
@@ -181,8 +183,11 @@ def analyse(
     if filters is not None and filters.active:
         conc, site = filter_concessions(conc, filters), filter_sites(site, filters)
     if len(conc) == 0 or len(site) == 0:
-        empty = "concessions" if len(conc) == 0 else "sites"
-        raise GeometryError(f"No {empty} match the filters; widen the filters to see results.")
+        raise GeometryError(
+            _("No concessions match the filters; widen the filters to see results.")
+            if len(conc) == 0
+            else _("No sites match the filters; widen the filters to see results.")
+        )
     overlaps = compute_overlaps(conc, site, rings_km=rings_km, radius_m=radius_m)
     return Analysis(overlaps, concession_stats(overlaps), totals(overlaps))
 
@@ -194,7 +199,11 @@ def stored_layer(workspace: Workspace, kind: LayerKind) -> Layer:
     """
     history = workspace.history(kind)
     if history.empty:
-        raise GeometryError(f"The workspace has no {kind} yet; add a {kind} file first.")
+        raise GeometryError(
+            _("The workspace has no concessions yet; add a concessions file first.")
+            if kind == "concessions"
+            else _("The workspace has no sites yet; add a sites file first.")
+        )
     latest = history.iloc[0]
     data = workspace.read(kind, int(latest["version"]))
     report = ValidationReport(

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import SchemaError
+from geo.i18n import N_, _
 
 LayerKind = Literal["concessions", "sites"]
 
@@ -45,28 +46,35 @@ TENURE_CLASSES: tuple[str, ...] = (
     "unlicensed",
 )
 
-#: Plain-language labels of the normalised values, for pages and exports.
+#: Plain-language labels of the normalised values, for pages and exports. Stored in English,
+#: marked for extraction with ``N_``; translate where shown (:func:`geo.i18n.label`).
 LIC_TYPE_LABELS: dict[str, str] = {
-    "exploitation": "Exploitation permit / mining lease",
-    "exploration": "Exploration permit",
-    "asm_zone": "Artisanal mining zone",
-    "small_scale": "Small-scale mining permit",
-    "other": "Other title",
+    "exploitation": N_("Exploitation permit / mining lease"),
+    "exploration": N_("Exploration permit"),
+    "asm_zone": N_("Artisanal mining zone"),
+    "small_scale": N_("Small-scale mining permit"),
+    "other": N_("Other title"),
 }
 TENURE_LABELS: dict[str, str] = {
-    "exploitation": "Inside an exploitation permit",
-    "exploration": "Inside an exploration permit",
-    "asm_zone": "Inside an artisanal mining zone",
-    "small_scale": "Inside a small-scale permit",
-    "other_title": "Inside another title",
-    "unlicensed": "On land free of titles",
+    "exploitation": N_("Inside an exploitation permit"),
+    "exploration": N_("Inside an exploration permit"),
+    "asm_zone": N_("Inside an artisanal mining zone"),
+    "small_scale": N_("Inside a small-scale permit"),
+    "other_title": N_("Inside another title"),
+    "unlicensed": N_("On land free of titles"),
 }
 
-#: Red flags carried by sites, as ``column: label``.
+#: The two layer kinds in words (English, marked; translate where shown).
+LAYER_KIND_LABELS: dict[LayerKind, str] = {
+    "concessions": N_("concessions"),
+    "sites": N_("sites"),
+}
+
+#: Red flags carried by sites, as ``column: label`` (English; translate where shown).
 RED_FLAGS: dict[str, str] = {
-    "mercury": "Mercury used",
-    "armed": "Armed actors present",
-    "child_lab": "Children under 15 working",
+    "mercury": N_("Mercury used"),
+    "armed": N_("Armed actors present"),
+    "child_lab": N_("Children under 15 working"),
 }
 
 CONCESSION_COLUMNS: tuple[str, ...] = (
@@ -312,7 +320,9 @@ def normalise(
         return normalise_concessions(layer, mapping=mapping)
     if kind == "sites":
         return normalise_sites(layer, mapping=mapping)
-    raise SchemaError(f"kind must be 'concessions' or 'sites', got {kind!r}.")
+    raise SchemaError(
+        _("kind must be 'concessions' or 'sites', got {kind}.").format(kind=repr(kind))
+    )
 
 
 def normalise_lic_type(values: pd.Series) -> pd.Series:
@@ -343,13 +353,19 @@ def _resolve_mapping(
     for target, source in (mapping or {}).items():
         if target not in _CANDIDATES[kind]:
             allowed = ", ".join(_CANDIDATES[kind])
-            raise SchemaError(f"Cannot map to {target!r}: the {kind} columns are {allowed}.")
+            message = (
+                _("Cannot map to {target}: the concessions columns are {allowed}.")
+                if kind == "concessions"
+                else _("Cannot map to {target}: the sites columns are {allowed}.")
+            )
+            raise SchemaError(message.format(target=repr(target), allowed=allowed))
         if source in (None, ""):
             table.pop(target, None)
         elif source not in columns:
             raise SchemaError(
-                f"Column {source!r} chosen for {target!r} is not in the file; "
-                f"its columns are {', '.join(map(str, columns))}."
+                _("Column {source} chosen for {target} is not in the file; its columns are "
+                  "{columns}.").format(source=repr(source), target=repr(target),
+                                       columns=", ".join(map(str, columns)))
             )
         else:
             table[target] = source

@@ -28,17 +28,22 @@ import pandas as pd
 import shapely
 
 from geo.errors import CRSError, GeometryError
+from geo.i18n import N_, _, ngettext
 from geo.schema import ID_COLUMN, REPORT_COLUMNS, LayerKind
 
 #: Report rules, with the plain sentence each stands for and whether the feature is kept.
+#: The sentences are English, marked for extraction; :meth:`ValidationReport.sentences`
+#: translates them when the report is shown.
 RULES: dict[str, tuple[str, bool]] = {
-    "invalid_geometry": ("geometry was invalid and has been repaired", True),
-    "empty_geometry": ("geometry is missing or empty, so the feature was left out", False),
-    "wrong_geometry_type": ("geometry type cannot be used, so the feature was left out", False),
-    "out_of_range": ("coordinates are outside longitude/latitude range and were left out", False),
-    "swapped_lat_lon": ("latitude and longitude look swapped", False),
-    "duplicate_id": ("identifier was already used and has been made unique", True),
-    "far_outside": ("feature lies far outside the rest of the layer (kept; check it)", True),
+    "invalid_geometry": (N_("geometry was invalid and has been repaired"), True),
+    "empty_geometry": (N_("geometry is missing or empty, so the feature was left out"), False),
+    "wrong_geometry_type": (
+        N_("geometry type cannot be used, so the feature was left out"), False),
+    "out_of_range": (
+        N_("coordinates are outside longitude/latitude range and were left out"), False),
+    "swapped_lat_lon": (N_("latitude and longitude look swapped"), False),
+    "duplicate_id": (N_("identifier was already used and has been made unique"), True),
+    "far_outside": (N_("feature lies far outside the rest of the layer (kept; check it)"), True),
 }
 
 #: A feature farther than this many times the layer's 95th-percentile spread is reported.
@@ -80,9 +85,11 @@ class ValidationReport:
         return {str(k): int(v) for k, v in self.issues["rule"].value_counts().items()}
 
     def sentences(self) -> list[str]:
-        """The report in plain words, one sentence per rule that fired."""
+        """The report in plain words, one sentence per rule that fired, in the current
+        language (:mod:`geo.i18n`)."""
         return [
-            f"{count} feature{'s' if count != 1 else ''}: {RULES[rule][0]}."
+            ngettext("{count} feature: {problem}.", "{count} features: {problem}.", count).format(
+                count=count, problem=_(RULES[rule][0]))
             for rule, count in self.counts().items()
         ]
 
@@ -169,8 +176,13 @@ def validate_layer(
         n_dropped=int((~keep).sum()),
     )
     if report.n_kept == 0:
-        detail = " ".join(report.sentences()) or "The layer has no features."
-        raise GeometryError(f"No usable {kind} are left in the file. {detail}")
+        detail = " ".join(report.sentences()) or _("The layer has no features.")
+        message = (
+            _("No usable concessions are left in the file.")
+            if kind == "concessions"
+            else _("No usable sites are left in the file.")
+        )
+        raise GeometryError(f"{message} {detail}")
     return clean, report
 
 
@@ -204,10 +216,10 @@ def _check_range(
     bad[owner[bad_coord]] = True
     bad &= keep
     if keep.sum() and bad.sum() > 0.5 * keep.sum() and np.nanmax(np.abs(coords)) > 1000:
-        raise CRSError(
+        raise CRSError(_(
             "The coordinates look like metres in a projected coordinate system, but the "
             "file says longitude/latitude. Choose the CRS the coordinates are in."
-        )
+        ))
     swapped = np.zeros(len(geoms), dtype=bool)
     swap_coord = bad_coord & (np.abs(coords[:, 1]) <= 180) & (np.abs(coords[:, 0]) <= 90)
     swapped[owner[swap_coord]] = True
@@ -233,11 +245,11 @@ def _check_swapped_layer(
     as_read = shapely.box(*bounds)
     swapped = shapely.box(bounds[1], bounds[0], bounds[3], bounds[2])
     if not as_read.intersects(reference) and swapped.intersects(reference):
-        raise CRSError(
+        raise CRSError(_(
             "The layer's latitude and longitude look swapped: read as they are, the features "
             "lie far from the other layer, and swapped they fall on it. Swap the coordinate "
             "columns (longitude is x, latitude is y) and upload again."
-        )
+        ))
 
 
 def _keep_usable_parts(
@@ -293,7 +305,7 @@ def _far_outside(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
     far[keep] = distance[keep] > max(OUTLIER_SPREAD_FACTOR * spread, OUTLIER_MIN_KM)
     rows = np.flatnonzero(keep)
     tree = shapely.STRtree(geoms[rows])
-    (source, _), gap_deg = tree.query_nearest(
+    (source, _nearest), gap_deg = tree.query_nearest(
         geoms[rows], exclusive=True, all_matches=False, return_distance=True
     )
     isolated = np.zeros(len(rows), dtype=bool)
@@ -341,7 +353,7 @@ def core_bounds(layer: gpd.GeoDataFrame, *, percentile: float = 2.0) -> tuple[
     points = shapely.point_on_surface(geoms[present])
     x, y = shapely.get_x(points), shapely.get_y(points)
     if len(x) == 0:
-        raise GeometryError("The layer has no geometry to measure.")
+        raise GeometryError(_("The layer has no geometry to measure."))
     low, high = percentile, 100.0 - percentile
     return (float(np.percentile(x, low)), float(np.percentile(y, low)),
             float(np.percentile(x, high)), float(np.percentile(y, high)))

@@ -3,6 +3,7 @@
 import streamlit as st
 from streamlit_folium import st_folium
 
+from geo.i18n import N_, _
 from ui import maps, state
 from ui.data import analysis_or_stop, concession_rings, concessions_with_stats
 from ui.detail import concession_detail
@@ -16,7 +17,7 @@ def select_picked() -> None:
     st.session_state[state.SELECTED_CONCESSION] = st.session_state[state.MAP_PICK] or None
 
 
-st.title("Map")
+st.title(_("Map"))
 key, analysis = analysis_or_stop()
 overlaps = analysis.overlaps
 conc_ids = overlaps.concessions["conc_id"].astype(str).tolist()
@@ -27,15 +28,16 @@ if selected not in conc_ids:
 st.session_state[state.MAP_PICK] = selected or ""
 controls = st.columns([2, 1, 1])
 controls[0].selectbox(
-    "Concession", ["", *sorted(conc_ids)], key=state.MAP_PICK,
-    format_func=lambda c: c or "Click a title on the map, or choose one here",
+    _("Concession"), ["", *sorted(conc_ids)], key=state.MAP_PICK,
+    format_func=lambda c: c or _("Click a title on the map, or choose one here"),
     on_change=select_picked,
 )
-show_rings = controls[1].toggle("Proximity rings", key=state.MAP_SHOW_RINGS,
-                                help="Distance bands around the selected concession.")
+show_rings = controls[1].toggle(_("Proximity rings"), key=state.MAP_SHOW_RINGS,
+                                help=_("Distance bands around the selected concession."))
+# The backgrounds' English names are the widget's values; shown translated.
 basemap = controls[2].selectbox(
-    "Background", ["Outlines only (offline)", "OpenStreetMap"], key=state.MAP_BASEMAP,
-    help="Tiles need an internet connection; the outlines always work.",
+    _("Background"), [N_("Outlines only (offline)"), "OpenStreetMap"], key=state.MAP_BASEMAP,
+    format_func=_, help=_("Tiles need an internet connection; the outlines always work."),
 )
 
 rings = concession_rings(key, selected, analysis) if show_rings and selected else None
@@ -59,5 +61,5 @@ with right:
     if selected:
         concession_detail(analysis, selected)
     else:
-        st.info("Click a concession on the map (or choose one above) to see its overlap, "
-                "the sites inside and around it, workers and red flags.")
+        st.info(_("Click a concession on the map (or choose one above) to see its overlap, "
+                  "the sites inside and around it, workers and red flags."))

@@ -4,25 +4,29 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from geo.i18n import N_, _, label
 from geo.schema import LIC_TYPE_LABELS
 from ui import state
 from ui.data import analysis_or_stop, grouped_table, years_table
+from ui.format import count, vega_locale
 from ui.router import require_router
-from ui.tables import COLUMN_LABELS, column_config, search_rows
+from ui.tables import column_config, column_label, search_rows
 
 require_router()
 
-st.title("Statistics")
+st.title(_("Statistics"))
 key, analysis = analysis_or_stop()
 
+# The views' English names are the widget's values (stable across languages); shown translated.
 VIEWS = {
-    "Per concession": None,
-    "Per holder": "holder",
-    "Per licence type": "lic_type",
-    "Per province": "province",
-    "Per country": "country",
+    N_("Per concession"): None,
+    N_("Per holder"): "holder",
+    N_("Per licence type"): "lic_type",
+    N_("Per province"): "province",
+    N_("Per country"): "country",
 }
-view = st.segmented_control("Table", list(VIEWS), key=state.STATS_TABLE, default="Per concession")
+view = st.segmented_control(_("Table"), list(VIEWS), key=state.STATS_TABLE,
+                            default="Per concession", format_func=_)
 by = VIEWS[view or "Per concession"]
 if by is None:
     table = analysis.concession_table.copy()
@@ -31,48 +35,58 @@ else:
     table = grouped_table(key, by, analysis).reset_index()
     label_column = by
 if "lic_type" in table:
-    table["lic_type"] = table["lic_type"].map(LIC_TYPE_LABELS).fillna(table["lic_type"])
+    table["lic_type"] = table["lic_type"].map(lambda code: label(LIC_TYPE_LABELS, code))
 
-query = st.text_input("Search", key=state.STATS_SEARCH, placeholder="Title, holder, province...")
+query = st.text_input(_("Search"), key=state.STATS_SEARCH,
+                      placeholder=_("Title, holder, province..."))
 shown = search_rows(table, query)
-st.caption(f"{len(shown):,} of {len(table):,} rows. Click a column header to sort.")
+st.caption(_("{shown} of {total} rows. Click a column header to sort.").format(
+    shown=count(len(shown)), total=count(len(table))))
 st.dataframe(shown, hide_index=True, column_config=column_config(shown), height=420)
 
 measure = "overlap_ha" if "overlap_ha" in shown and shown["overlap_ha"].sum() > 0 else "sites_in"
+measure_label = column_label(measure) or measure
 top = shown.nlargest(15, measure)
 if len(top) and top[measure].sum() > 0:
-    st.subheader(f"Top {len(top)} by {COLUMN_LABELS[measure].lower()}")
+    st.subheader(_("Top {count} by {measure}").format(count=len(top),
+                                                      measure=measure_label.lower()))
     labels = top[label_column].astype(str)
     if by is None:
         labels = labels + " · " + top["holder"].fillna("").astype(str).str.slice(0, 40)
     chart = alt.Chart(top.assign(label=labels.str.slice(0, 60))).mark_bar()
     chart = chart.encode(
-        x=alt.X(f"{measure}:Q", title=COLUMN_LABELS[measure]),
+        x=alt.X(f"{measure}:Q", title=measure_label),
         y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=360)),
-        tooltip=[alt.Tooltip("label:N", title="Name"),
-                 alt.Tooltip(f"{measure}:Q", title=COLUMN_LABELS[measure], format=",.1f")],
-    )
+        tooltip=[alt.Tooltip("label:N", title=_("Name")),
+                 alt.Tooltip(f"{measure}:Q", title=measure_label, format=",.1f")],
+    ).configure(locale=vega_locale())
     st.altair_chart(chart, width="stretch")
 
-st.subheader("By year: inside versus outside concessions")
-st.caption("Sites by the year they were last seen. A rising share inside concessions is a "
-           "sign of in-migration onto titled land.")
+st.subheader(_("By year: inside versus outside concessions"))
+st.caption(_("Sites by the year they were last seen. A rising share inside concessions is a "
+             "sign of in-migration onto titled land."))
 years = years_table(key, analysis)
 if years.empty:
-    st.info("The sites carry no dates, so there is no trend to show.")
+    st.info(_("The sites carry no dates, so there is no trend to show."))
 else:
-    pick = st.radio("Count", ["Sites", "Workers"], horizontal=True, key=state.STATS_YEAR_MEASURE)
+    # As for the views: English values, shown translated.
+    pick = st.radio(_("Count"), [N_("Sites"), N_("Workers")], horizontal=True,
+                    key=state.STATS_YEAR_MEASURE, format_func=_)
     prefix = "sites" if pick == "Sites" else "workers"
+    inside, outside = _("Inside concessions"), _("Outside concessions")
     long = pd.DataFrame({
         "year": list(years["year"]) * 2,
-        "where": ["Inside concessions"] * len(years) + ["Outside concessions"] * len(years),
+        "where": [inside] * len(years) + [outside] * len(years),
         "count": list(years[f"{prefix}_in"]) + list(years[f"{prefix}_out"]),
     })
     chart = alt.Chart(long).mark_bar().encode(
-        x=alt.X("year:O", title="Year"),
-        y=alt.Y("count:Q", title=pick, stack=True),
-        color=alt.Color("where:N", title=None,
-                        scale=alt.Scale(range=["#D55E00", "#999999"])),
-        tooltip=["year:O", "where:N", alt.Tooltip("count:Q", format=",")],
-    )
+        x=alt.X("year:O", title=_("Year")),
+        y=alt.Y("count:Q", title=_(pick), stack=True),
+        color=alt.Color("where:N", title=None, sort=[inside, outside],
+                        scale=alt.Scale(domain=[inside, outside],
+                                        range=["#D55E00", "#999999"])),
+        tooltip=[alt.Tooltip("year:O", title=_("Year")),
+                 alt.Tooltip("where:N", title=_("Where")),
+                 alt.Tooltip("count:Q", title=_(pick), format=",")],
+    ).configure(locale=vega_locale())
     st.altair_chart(chart, width="stretch")

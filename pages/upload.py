@@ -4,9 +4,11 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.errors import GeoError
+from geo.i18n import N_, _
 from geo.schema import LayerKind, guess_mapping
 from ui import maps, state
-from ui.data import reset_workspace, set_layer, workspace
+from ui.data import reset_workspace, set_layer, source_label, workspace
+from ui.format import count
 from ui.router import require_router
 from ui.upload import (
     FIELD_LABELS,
@@ -18,35 +20,59 @@ from ui.upload import (
 
 require_router()
 
-NONE = "(not in the file)"
+# The English text is the select boxes' value for "no column"; shown translated.
+NONE = N_("(not in the file)")
+#: What is said about each kind of layer (English, marked; translated where shown).
+KIND_LABELS: dict[LayerKind, str] = {
+    "sites": N_("Artisanal mining sites"), "concessions": N_("Mining concessions"),
+}
+REPLACES: dict[LayerKind, str] = {
+    "sites": N_("The file replaces the current sites layer for this browser session once "
+                "you confirm."),
+    "concessions": N_("The file replaces the current concessions layer for this browser "
+                      "session once you confirm."),
+}
+CURRENT: dict[LayerKind, str] = {
+    "sites": N_("Current sites: {source} ({count} features)."),
+    "concessions": N_("Current concessions: {source} ({count} features)."),
+}
+USE: dict[LayerKind, str] = {
+    "sites": N_("Use this file as the sites layer"),
+    "concessions": N_("Use this file as the concessions layer"),
+}
+NOW_IN_USE: dict[LayerKind, str] = {
+    "sites": N_("{name} is now the sites layer: {count} features. Every page uses it."),
+    "concessions": N_("{name} is now the concessions layer: {count} features. Every page "
+                      "uses it."),
+}
 
-st.title("Upload a layer")
+st.title(_("Upload a layer"))
 notice = st.session_state.pop(state.NOTICE, None)
 if notice:
     st.success(notice)
 
 kind: LayerKind = st.radio(
-    "What does the file hold?", ["sites", "concessions"], key=state.UPLOAD_KIND,
-    horizontal=True,
-    format_func={"sites": "Artisanal mining sites", "concessions": "Mining concessions"}.get,
+    _("What does the file hold?"), ["sites", "concessions"], key=state.UPLOAD_KIND,
+    horizontal=True, format_func=lambda value: _(KIND_LABELS[value]),
 )
 st.caption(
-    "Zipped shapefile, GeoJSON, GeoPackage, KML/KMZ, GeoParquet, or CSV with longitude and "
-    f"latitude (or WKT) columns; at most {MAX_UPLOAD_MB} MB. The file replaces the current "
-    f"{kind} layer for this browser session once you confirm."
+    _("Zipped shapefile, GeoJSON, GeoPackage, KML/KMZ, GeoParquet, or CSV with longitude and "
+      "latitude (or WKT) columns; at most {size} MB.").format(size=MAX_UPLOAD_MB)
+    + " " + _(REPLACES[kind])
 )
 uploader_key = f"{state.UPLOAD_FILE}_{st.session_state.get(state.UPLOAD_ROUND, 0)}"
-upload = st.file_uploader("File", type=UPLOAD_TYPES, key=uploader_key)
+upload = st.file_uploader(_("File"), type=UPLOAD_TYPES, key=uploader_key)
 crs = st.text_input(
-    "Coordinate system, only if the file has none", key=state.UPLOAD_CRS,
-    placeholder="e.g. EPSG:4326 or EPSG:32735",
+    _("Coordinate system, only if the file has none"), key=state.UPLOAD_CRS,
+    placeholder=_("e.g. EPSG:4326 or EPSG:32735"),
 )
 
 if upload is None:
     layers = workspace()
-    st.info(f"Current {kind}: {layers[kind].source} ({len(layers[kind].data):,} features).")
+    st.info(_(CURRENT[kind]).format(source=source_label(layers[kind]),
+                                    count=count(len(layers[kind].data))))
     if st.session_state.get(state.WORKSPACE):
-        st.button("Go back to the bundled DR Congo data", key=state.RESET_WORKSPACE,
+        st.button(_("Go back to the bundled DR Congo data"), key=state.RESET_WORKSPACE,
                   on_click=reset_workspace)
     st.stop()
 
@@ -59,32 +85,35 @@ chosen = {
 }
 mapping = tuple(sorted((t, "" if s == NONE else s) for t, s in chosen.items()))
 try:
-    layer = parse_upload(data, upload.name, kind, crs.strip() or None, mapping,
-                         reference_bounds(kind))
+    with st.spinner(_("Reading and checking the file...")):
+        layer = parse_upload(data, upload.name, kind, crs.strip() or None, mapping,
+                             reference_bounds(kind))
 except GeoError as err:
     st.error(str(err))
-    st.caption("Nothing was changed: the workspace still holds the previous layers.")
+    st.caption(_("Nothing was changed: the workspace still holds the previous layers."))
     st.stop()
 
 report = layer.report
-st.subheader("What the import found")
+st.subheader(_("What the import found"))
 if layer.known_source:
-    st.caption(f"Recognised as: {layer.known_source}.")
+    st.caption(_("Recognised as: {source}.").format(source=layer.known_source))
 st.markdown(
-    f"**{report.n_input:,}** features read, **{report.n_kept:,}** usable, "
-    f"**{report.n_repaired:,}** repaired, **{report.n_dropped:,}** left out."
+    _("**{read}** features read, **{kept}** usable, **{repaired}** repaired, **{dropped}** "
+      "left out.").format(read=count(report.n_input), kept=count(report.n_kept),
+                          repaired=count(report.n_repaired), dropped=count(report.n_dropped))
 )
 for sentence in report.sentences():
     st.markdown(f"- {sentence}")
 if len(report.issues):
-    with st.expander(f"Every problem, row by row ({len(report.issues):,})"):
+    with st.expander(_("Every problem, row by row ({count})").format(
+            count=count(len(report.issues)))):
         st.dataframe(report.issues, hide_index=True,
-                     column_config={"rule": "Problem", "row": "Row", "id": "Identifier",
-                                    "detail": "Detail"})
+                     column_config={"rule": _("Problem"), "row": _("Row"),
+                                    "id": _("Identifier"), "detail": _("Detail")})
 
-st.subheader("Columns")
-st.caption("Which column of the file holds each piece of information. Change a choice if the "
-           "import guessed wrong; the file is read again at once.")
+st.subheader(_("Columns"))
+st.caption(_("Which column of the file holds each piece of information. Change a choice if "
+             "the import guessed wrong; the file is read again at once."))
 options = [NONE, *layer.columns]
 guessed = guess_mapping(list(layer.columns), kind)
 columns = st.columns(3)
@@ -92,9 +121,12 @@ for position, (target, label) in enumerate(FIELD_LABELS[kind].items()):
     key = prefix + target
     if key not in st.session_state:
         st.session_state[key] = layer.mapping.get(target, guessed.get(target, NONE))
-    columns[position % 3].selectbox(label, options, key=key)
+    columns[position % 3].selectbox(
+        _(label), options, key=key,
+        format_func=lambda option: _(NONE) if option == NONE else option,
+    )
 
-st.subheader("Preview")
+st.subheader(_("Preview"))
 layers = workspace()
 preview_conc = layer.data if kind == "concessions" else layers["concessions"].data
 preview_sites = layer.data if kind == "sites" else layers["sites"].data
@@ -102,13 +134,12 @@ st_folium(maps.preview_map(preview_conc, preview_sites), key="upload_preview", h
           returned_objects=[], use_container_width=True)
 
 left, right = st.columns(2)
-if left.button(f"Use this file as the {kind} layer", type="primary", key=state.UPLOAD_CONFIRM):
+if left.button(_(USE[kind]), type="primary", key=state.UPLOAD_CONFIRM):
     set_layer(layer)
     for target in FIELD_LABELS[kind]:
         st.session_state.pop(prefix + target, None)
-    st.session_state[state.NOTICE] = (
-        f"{upload.name} is now the {kind} layer: {report.n_kept:,} features. Every page uses it."
-    )
+    st.session_state[state.NOTICE] = _(NOW_IN_USE[kind]).format(
+        name=upload.name, count=count(report.n_kept))
     st.session_state[state.UPLOAD_ROUND] = st.session_state.get(state.UPLOAD_ROUND, 0) + 1
     st.rerun()
-right.caption("Until you confirm, the workspace keeps its current layers.")
+right.caption(_("Until you confirm, the workspace keeps its current layers."))

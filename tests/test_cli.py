@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,11 @@ IPIS = ROOT / "data" / "drc" / "ipis_asm_sites.geojson"
 
 
 def run_geo(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    # English whatever the machine's locale: these tests read the English messages.
     return subprocess.run(
         [sys.executable, "-m", "geo", *map(str, args)],
         cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, "GEO_LANG": "en"},
     )
 
 

@@ -225,7 +225,7 @@ def test_concession_popup_and_tooltip_fields_are_labelled(full_map: OfflineMap) 
     assert feature["properties"]["lic_type"] == html.escape(LIC_TYPE_LABELS["exploitation"])
     assert feature["properties"]["area_ha"] == "12,346"
     assert feature["properties"]["overlap"] == "123 (1.0%)"
-    assert feature["properties"]["expiry"] == "2030-01-31"
+    assert feature["properties"]["expiry"] == "Jan 31, 2030"  # the language's medium date
 
 
 def test_site_popup_fields_are_labelled(full_map: OfflineMap) -> None:
@@ -236,7 +236,7 @@ def test_site_popup_fields_are_labelled(full_map: OfflineMap) -> None:
     polygon = features_of_kind(full_map, "site")[0]
     assert polygon["properties"]["tenure"] == html.escape(TENURE_LABELS["exploitation"])
     assert polygon["properties"]["mercury"] == "Unknown"
-    assert polygon["properties"]["seen"] == "2020-01-01"
+    assert polygon["properties"]["seen"] == "Jan 1, 2020"
 
 
 def test_attribute_values_are_html_escaped(full_map: OfflineMap) -> None:

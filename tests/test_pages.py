@@ -1,4 +1,9 @@
-"""Every page of the dashboard, driven with Streamlit's AppTest."""
+"""Every page of the dashboard, driven with Streamlit's AppTest, in English and French.
+
+AppTest formats the options of select boxes and multiselects in the test's own thread when
+it sends the widgets' states, so interactions with a page in another language run inside
+``with language(...)``, as the app's own script thread would.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,30 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from geo.i18n import language
 from ui import state
 
 PAGES = ["pages/overview.py", "pages/map.py", "pages/statistics.py", "pages/upload.py",
          "pages/export.py"]
+LANGUAGES = ["en", "fr"]
+#: Each page's title in French.
+FRENCH_TITLES = {
+    "pages/overview.py": "Là où l'exploitation minière artisanale rencontre les concessions "
+                         "minières",
+    "pages/map.py": "Carte",
+    "pages/statistics.py": "Statistiques",
+    "pages/upload.py": "Importer une couche",
+    "pages/export.py": "Exporter",
+}
 TIMEOUT = 120
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app() -> AppTest:
+def _app(lang: str | None = None) -> AppTest:
+    """The app after its first run, opened at ``?lang=<lang>`` when given."""
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    if lang is not None:
+        at.query_params[state.LANGUAGE_QUERY] = lang
     at.run()
     assert not at.exception, at.exception
     return at
@@ -43,13 +62,19 @@ def _sites_geojson(n: int, *, name: str = "Site") -> bytes:
     return json.dumps({"type": "FeatureCollection", "features": features}).encode()
 
 
+@pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders(page: str) -> None:
-    at = _app()
-    at.switch_page(page).run()
+def test_every_page_renders(page: str, lang: str) -> None:
+    at = _app(lang)
+    with language(lang):
+        at.switch_page(page).run()
     assert not at.exception, at.exception
     assert at.title, f"{page} shows no title"
     assert at.multiselect(key=state.FILTER_HOLDERS), "the router's sidebar is missing"
+    assert at.selectbox(key=state.LANGUAGE).value == lang
+    if lang == "fr":
+        assert at.title[0].value == FRENCH_TITLES[page]
+        assert at.multiselect(key=state.FILTER_HOLDERS).label == "Titulaire"
 
 
 def test_overview_shows_bundled_numbers() -> None:
@@ -170,3 +195,103 @@ def test_export_page_offers_every_format() -> None:
     keys = {button.key for button in at.get("download_button")}
     for fmt in ("csv", "xlsx", "geojson", "gpkg", "shapefile", "map"):
         assert f"{state.EXPORT_PREFIX}{fmt}" in keys
+
+
+# --- languages -----------------------------------------------------------------------------
+
+
+def test_overview_in_french_from_the_url() -> None:
+    at = _app("fr")
+    assert _metric(at, "Concessions") == "2\u202f973"
+    assert _metric(at, "Sites miniers artisanaux") == "2\u202f988"
+    assert _metric(at, "Superficie de chevauchement") == "aucune"
+    assert "29\u202f887\u202f376\u00a0ha" in at.caption[0].value
+    assert at.query_params[state.LANGUAGE_QUERY] == "fr"
+
+
+def test_the_sidebar_picker_changes_the_language_and_the_url() -> None:
+    at = _app()
+    assert state.LANGUAGE_QUERY not in at.query_params  # English, URL left alone
+    at.selectbox(key=state.LANGUAGE).set_value("fr").run()
+    assert not at.exception, at.exception
+    assert _metric(at, "Sites miniers artisanaux") == "2\u202f988"
+    assert at.query_params[state.LANGUAGE_QUERY] == "fr"
+    with language("fr"):
+        at.switch_page("pages/map.py").run()
+    assert at.title[0].value == "Carte"
+    assert at.query_params[state.LANGUAGE_QUERY] == "fr"
+    with language("fr"):
+        at.selectbox(key=state.LANGUAGE).set_value("en").run()
+    assert at.title[0].value == "Map"
+    assert at.query_params[state.LANGUAGE_QUERY] == "en"
+
+
+def test_an_unknown_language_in_the_url_is_english() -> None:
+    at = _app("de")
+    assert _metric(at, "Artisanal sites") == "2,988"
+    assert at.query_params[state.LANGUAGE_QUERY] == "en"
+
+
+def test_choices_survive_a_change_of_language() -> None:
+    at = _app("fr")
+    with language("fr"):
+        at.switch_page("pages/map.py").run()
+        at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["exploitation"]).run()
+        at.selectbox(key=state.MAP_PICK).set_value("36").run()
+        at.selectbox(key=state.MAP_BASEMAP).set_value("OpenStreetMap").run()
+    assert any(s.value == "Titre 36" for s in at.subheader)
+    with language("fr"):
+        at.selectbox(key=state.LANGUAGE).set_value("en").run()
+    assert not at.exception, at.exception
+    assert any(s.value == "Title 36" for s in at.subheader)
+    assert at.multiselect(key=state.FILTER_LIC_TYPES).value == ["exploitation"]
+    assert at.selectbox(key=state.MAP_BASEMAP).value == "OpenStreetMap"
+
+
+def test_concession_detail_in_french() -> None:
+    at = _app("fr")
+    with language("fr"):
+        at.switch_page("pages/map.py").run()
+        at.selectbox(key=state.MAP_PICK).set_value("36").run()
+    assert not at.exception, at.exception
+    text = "\n".join(m.value for m in at.markdown)
+    assert "**Titulaire\u00a0:** KAMITUGA MINING" in text
+    assert "**Type de titre\u00a0:** Permis d'exploitation / bail minier" in text
+    assert "**Expiration\u00a0:** 18 sept. 2016" in text
+    assert "**Sites à proximité\u00a0:** 2 entre 0 et 1 km, 6 entre 1 et 5 km" in text
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Superficie"] == "9\u202f817\u00a0ha"
+    sites = at.dataframe[0].value
+    assert {"Situation cadastrale", "Creuseurs", "Dernière observation"} <= set(sites.columns)
+    assert "Dans un permis d'exploitation" in set(sites["Situation cadastrale"])
+
+
+def test_engine_messages_reach_the_page_in_french() -> None:
+    at = _app("fr")
+    with language("fr"):
+        at.multiselect(key=state.FILTER_PROVINCES).set_value(["Bas-Uele"]).run()
+        at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["asm_zone"]).run()
+        at.multiselect(key=state.FILTER_HOLDERS).set_value(["KIBALI GOLDMINES (100%)"]).run()
+    assert not at.exception
+    assert "ne correspond aux filtres" in at.warning[0].value
+    with language("fr"):
+        at.switch_page("pages/upload.py").run()
+        at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
+            ("broken.zip", b"PK\x03\x04 this is not really a zip", "application/zip")
+        ).run()
+    assert at.error[0].value.startswith("Le fichier zip est endommagé ou incomplet")
+
+
+def test_upload_report_and_export_note_in_french() -> None:
+    at = _app("fr")
+    with language("fr"):
+        at.switch_page("pages/upload.py").run()
+        at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
+            ("survey.geojson", _sites_geojson(3), "application/geo+json")
+        ).run()
+    assert not at.exception, at.exception
+    assert any("entités lues" in m.value for m in at.markdown)
+    with language("fr"):
+        at.switch_page("pages/export.py").run()
+    assert at.code[0].value.startswith("Note de méthode\n")
+    assert "Source (sites)\u00a0: Visites IPIS" in at.code[0].value

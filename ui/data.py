@@ -18,8 +18,9 @@ import streamlit as st
 from geo.errors import GeoError, SchemaError
 from geo.export import summary
 from geo.filters import Filters
+from geo.i18n import _
 from geo.overlap import ring_bands
-from geo.pipeline import Analysis, Layer, analyse, load_bundled
+from geo.pipeline import BUNDLED_SOURCES, Analysis, Layer, analyse, load_bundled
 from geo.schema import LayerKind
 from geo.stats import group_stats, region_stats, year_stats
 from ui import maps, state
@@ -28,16 +29,37 @@ LAYER_KINDS: tuple[LayerKind, ...] = ("concessions", "sites")
 DEFAULT_RINGS = "1, 5, 10"
 
 
-@st.cache_resource(show_spinner="Loading the bundled eastern DR Congo data...")
+#: Bundled layers this server process has read (the spinner shows only the first time).
+_BUNDLED_READ: set[LayerKind] = set()
+
+
+@st.cache_resource(show_spinner=False)
 def bundled_layer(kind: LayerKind) -> Layer:
     """The bundled layer of ``kind``, read and validated once per server."""
     return load_bundled(kind)
 
 
+def _bundled(kind: LayerKind) -> Layer:
+    """:func:`bundled_layer` with a spinner (in the session's language) the first time."""
+    if kind in _BUNDLED_READ:
+        return bundled_layer(kind)
+    with st.spinner(_("Loading the bundled eastern DR Congo data...")):
+        layer = bundled_layer(kind)
+    _BUNDLED_READ.add(kind)
+    return layer
+
+
 def workspace() -> dict[LayerKind, Layer]:
     """The session's current layers: its confirmed uploads, else the bundled data."""
     chosen = st.session_state.get(state.WORKSPACE, {})
-    return {kind: chosen.get(kind) or bundled_layer(kind) for kind in LAYER_KINDS}
+    return {kind: chosen.get(kind) or _bundled(kind) for kind in LAYER_KINDS}
+
+
+def source_label(layer: Layer) -> str:
+    """Where a layer comes from, as shown: the bundled sources' descriptions translated."""
+    if layer.source == BUNDLED_SOURCES.get(layer.kind):
+        return _(layer.source)
+    return layer.source
 
 
 def set_layer(layer: Layer) -> None:
@@ -73,7 +95,8 @@ def current_rings() -> tuple[float, ...]:
         rings = tuple(float(part) for part in text.replace(";", ",").split(",") if part.strip())
     except ValueError as err:
         raise SchemaError(
-            f"Rings must be kilometres separated by commas, like 1, 5, 10; got {text!r}."
+            _("Rings must be kilometres separated by commas, like 1, 5, 10; got {text}.").format(
+                text=repr(text))
         ) from err
     return rings
 
@@ -110,7 +133,7 @@ def current_analysis() -> Analysis:
 def analysis_or_stop() -> tuple[str, Analysis]:
     """The current analysis and its key, or a plain message and the page stops."""
     try:
-        with st.spinner("Computing overlaps..."):
+        with st.spinner(_("Computing overlaps...")):
             return analysis_key(), current_analysis()
     except GeoError as err:
         st.warning(str(err))
@@ -145,7 +168,7 @@ def export_info(analysis: Analysis) -> dict[str, object]:
     layers = workspace()
     return summary(
         analysis,
-        sources={kind: layers[kind].source for kind in LAYER_KINDS},
+        sources={kind: source_label(layers[kind]) for kind in LAYER_KINDS},
         reports={kind: layers[kind].report for kind in LAYER_KINDS},
     )
 

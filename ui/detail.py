@@ -5,14 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from geo.i18n import N_, _, label
 from geo.pipeline import Analysis
-from geo.schema import LIC_TYPE_LABELS, RED_FLAGS, ring_columns
+from geo.schema import LIC_TYPE_LABELS, RED_FLAGS, TENURE_LABELS, ring_columns
 from geo.stats import sites_of_concession
-from ui.format import count, hectares, percent
+from ui.format import count, date, decimal, hectares, percent
 
+#: Labels of the columns of the table of sites in and around a title (English, marked).
 SITE_COLUMN_LABELS = {
-    "site_id": "Site", "name": "Name", "where": "Where", "dist_km": "Distance (km)",
-    "workers": "Workers", **RED_FLAGS, "tenure": "Tenure", "seen": "Last seen",
+    "site_id": N_("Site"), "name": N_("Name"), "where": N_("Where"),
+    "dist_km": N_("Distance (km)"), "workers": N_("Workers"), **RED_FLAGS,
+    "tenure": N_("Tenure"), "seen": N_("Last seen"),
 }
 
 
@@ -21,43 +24,66 @@ def concession_detail(analysis: Analysis, conc_id: str) -> None:
     table = analysis.concession_table
     rows = table[table["conc_id"].astype(str) == conc_id]
     if rows.empty:
-        st.info(f"Concession {conc_id} is not in the current selection.")
+        st.info(_("Concession {title} is not in the current selection.").format(title=conc_id))
         return
     row = rows.iloc[0]
-    st.subheader(f"Title {conc_id}")
-    expiry = pd.to_datetime(row["expiry"], errors="coerce")
-    st.markdown(
-        f"**Holder:** {_text(row['holder'])}  \n"
-        f"**Licence:** {LIC_TYPE_LABELS.get(str(row['lic_type']), str(row['lic_type']))}  \n"
-        f"**Status:** {_text(row['status'])}  \n"
-        f"**Expiry:** {expiry.date() if pd.notna(expiry) else 'unknown'}"
-    )
+    st.subheader(_("Title {title}").format(title=conc_id))
+    lines = [
+        _("**Holder:** {holder}").format(holder=_text(row["holder"])),
+        _("**Licence:** {licence}").format(licence=label(LIC_TYPE_LABELS, row["lic_type"])),
+        _("**Status:** {status}").format(status=_text(row["status"])),
+        _("**Expiry:** {date}").format(date=date(row["expiry"]) or _("unknown")),
+    ]
+    st.markdown("  \n".join(lines))
     first, second = st.columns(2)
-    first.metric("Area", hectares(row["area_ha"]))
-    second.metric("Overlap", f"{hectares(row['overlap_ha'])} · {percent(row['overlap_pct'])}",
-                  help="Land inside the title covered by artisanal site footprints (point sites "
-                       "count only with a footprint radius, under Options).")
-    first.metric("Sites inside", count(row["sites_in"]))
-    second.metric("Workers inside", count(row["workers_in"]))
+    first.metric(_("Area"), hectares(row["area_ha"]))
+    second.metric(_("Overlap"), f"{hectares(row['overlap_ha'])} · {percent(row['overlap_pct'])}",
+                  help=_("Land inside the title covered by artisanal site footprints (point "
+                         "sites count only with a footprint radius, under Options)."))
+    first.metric(_("Sites inside"), count(row["sites_in"]))
+    second.metric(_("Workers inside"), count(row["workers_in"]))
     rings = ring_columns(len(analysis.overlaps.rings_km))
     edges = [0.0, *analysis.overlaps.rings_km]
     ring_text = ", ".join(
-        f"{count(row[name])} at {edges[k]:g}-{edges[k + 1]:g} km" for k, name in enumerate(rings)
+        _("{count} at {inner}-{outer} km").format(
+            count=count(row[name]), inner=_km(edges[k]), outer=_km(edges[k + 1]))
+        for k, name in enumerate(rings)
     )
-    st.markdown(f"**Sites near:** {ring_text}")
+    st.markdown(_("**Sites near:** {rings}").format(rings=ring_text))
     st.markdown(
-        f"**Red flags inside:** mercury at {count(row['mercury_in'])} sites, armed actors at "
-        f"{count(row['armed_in'])}, child labour at {count(row['child_in'])}"
+        _("**Red flags inside:** mercury at {mercury} sites, armed actors at {armed}, child "
+          "labour at {child}").format(mercury=count(row["mercury_in"]),
+                                      armed=count(row["armed_in"]),
+                                      child=count(row["child_in"]))
     )
     sites = sites_of_concession(analysis.overlaps, conc_id)
     if len(sites):
-        st.dataframe(sites.rename(columns=SITE_COLUMN_LABELS), hide_index=True, height=260)
+        st.dataframe(_site_table(sites, analysis.overlaps.rings_km), hide_index=True, height=260)
+
+
+def _site_table(sites: pd.DataFrame, rings_km: tuple[float, ...]) -> pd.DataFrame:
+    """The sites of a title as shown: places, tenure and dates in words, columns labelled."""
+    where = {"inside": _("inside")}
+    where.update({
+        f"within {r:g} km": _("within {distance} km").format(distance=_km(r)) for r in rings_km
+    })
+    shown = sites.assign(
+        where=sites["where"].map(lambda value: where.get(value, value)),
+        tenure=sites["tenure"].map(lambda value: label(TENURE_LABELS, value)),
+        seen=sites["seen"].map(date),
+    )
+    return shown.rename(columns={key: _(text) for key, text in SITE_COLUMN_LABELS.items()})
+
+
+def _km(value: float) -> str:
+    """A ring edge in km as typed: ``1``, ``2.5`` (``2,5`` in French)."""
+    return decimal(value)
 
 
 def _text(value: object) -> str:
     """Attribute text shown as text: markdown characters escaped, empty as 'unknown'."""
     if value is None or (isinstance(value, float) and pd.isna(value)) or str(value) == "":
-        return "unknown"
+        return _("unknown")
     text = str(value)
     for char in "\\`*_{}[]()#+-.!|<>~$":
         text = text.replace(char, "\\" + char)

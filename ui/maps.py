@@ -54,7 +54,9 @@ from folium.features import GeoJsonPopup, GeoJsonTooltip
 from folium.plugins import FastMarkerCluster
 from folium.template import Template
 
+from geo.i18n import N_, _, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES, RED_FLAGS, TENURE_CLASSES, TENURE_LABELS
+from ui import format as fmt
 from ui.offline import COUNTRIES_LAYER, OfflineMap, add_pane, offline_map
 
 # --- look --------------------------------------------------------------------------------------
@@ -79,11 +81,11 @@ ZONE_COLOUR = "#D55E00"  # vermillion
 SELECTED_COLOUR = "#000000"
 RING_COLOUR = "#333333"
 
-#: Names of the layers in the layer control.
-LAYER_CONCESSIONS = "Concessions"
-LAYER_ZONES = "Overlap zones"
-LAYER_SITES = "Artisanal sites"
-LAYER_RINGS = "Proximity rings"
+#: Names of the layers in the layer control (English, marked; translated when a map is built).
+LAYER_CONCESSIONS = N_("Concessions")
+LAYER_ZONES = N_("Overlap zones")
+LAYER_SITES = N_("Artisanal sites")
+LAYER_RINGS = N_("Proximity rings")
 LAYER_COUNTRIES = COUNTRIES_LAYER
 
 #: Simplification tolerance (degrees, about 55 m) and coordinate decimals sent to the browser.
@@ -108,36 +110,37 @@ _PANES: tuple[tuple[str, int, bool], ...] = (
     ("site_points", 450, True),
 )
 
-#: Labelled fields of the popups and tooltips: property -> label.
+#: Labelled fields of the popups and tooltips: property -> label (English, marked; the
+#: labels are translated when a map is built).
 CONCESSION_FIELDS: dict[str, str] = {
-    "conc_id": "Title",
-    "holder": "Holder",
-    "lic_type": "Licence type",
-    "status": "Status",
-    "expiry": "Expiry",
-    "area_ha": "Area (ha)",
-    "overlap": "Overlap (ha, %)",
-    "sites_in": "Sites inside",
-    "workers_in": "Workers inside",
+    "conc_id": N_("Title"),
+    "holder": N_("Holder"),
+    "lic_type": N_("Licence type"),
+    "status": N_("Status"),
+    "expiry": N_("Expiry"),
+    "area_ha": N_("Area (ha)"),
+    "overlap": N_("Overlap (ha, %)"),
+    "sites_in": N_("Sites inside"),
+    "workers_in": N_("Workers inside"),
 }
 CONCESSION_TOOLTIP: tuple[str, ...] = ("conc_id", "holder", "lic_type")
 ZONE_FIELDS: dict[str, str] = {
-    "conc_id": "Title",
-    "area_ha": "Overlap zone (ha)",
-    "holder": "Holder",
-    "lic_type": "Licence type",
+    "conc_id": N_("Title"),
+    "area_ha": N_("Overlap zone (ha)"),
+    "holder": N_("Holder"),
+    "lic_type": N_("Licence type"),
 }
 SITE_FIELDS: dict[str, str] = {
-    "site_id": "Site",
-    "name": "Name",
-    "tenure": "Tenure",
-    "concession": "Concession",
-    "dist_km": "Distance (km)",
-    "workers": "Workers",
-    "mercury": "Mercury",
-    "armed": "Armed actors",
-    "child_lab": "Child labour",
-    "seen": "Last seen",
+    "site_id": N_("Site"),
+    "name": N_("Name"),
+    "tenure": N_("Tenure"),
+    "concession": N_("Concession"),
+    "dist_km": N_("Distance (km)"),
+    "workers": N_("Workers"),
+    "mercury": N_("Mercury"),
+    "armed": N_("Armed actors"),
+    "child_lab": N_("Child labour"),
+    "seen": N_("Last seen"),
 }
 SITE_TOOLTIP: tuple[str, ...] = ("name", "tenure")
 
@@ -338,8 +341,9 @@ class Legend(branca.element.MacroElement):
         super().__init__()
         self._name = "Legend"
         opening = "<details>" if collapsed else "<details open>"
+        title = html.escape(_("Legend"))
         self.content = (
-            f"{opening}<summary style=\"cursor:pointer;font-weight:600\">Legend</summary>"
+            f"{opening}<summary style=\"cursor:pointer;font-weight:600\">{title}</summary>"
             f"{content}</details>"
         )
         self.position = position
@@ -374,38 +378,38 @@ def _legend_html(*, sites: bool, zones: bool, selected: bool, rings: bool,
     def heading(label: str) -> str:
         return f'<div style="font-weight:600;margin-top:4px">{html.escape(label)}</div>'
 
-    parts = [heading("Concessions (licence type)")]
-    parts += [row(_swatch(LIC_COLOURS[lic], opacity=0.45), LIC_TYPE_LABELS[lic])
+    parts = [heading(_("Concessions (licence type)"))]
+    parts += [row(_swatch(LIC_COLOURS[lic], opacity=0.45), label(LIC_TYPE_LABELS, lic))
               for lic in LIC_TYPES]
     if selected:
-        parts.append(row(_swatch("none", stroke=SELECTED_COLOUR, weight=2), "Selected title"))
+        parts.append(row(_swatch("none", stroke=SELECTED_COLOUR, weight=2), _("Selected title")))
     if zones:
         parts.append(row(_swatch(ZONE_COLOUR, opacity=0.7),
-                         "Overlap zone (site polygons inside a title)"))
+                         _("Overlap zone (site polygons inside a title)")))
     if rings:
         parts.append(row(_swatch("none", stroke=RING_COLOUR, dashed=True),
-                         "Proximity ring around the selected title"))
+                         _("Proximity ring around the selected title")))
     if sites:
-        parts.append(heading("Artisanal sites"))
+        parts.append(heading(_("Artisanal sites")))
         if tenure:
             parts.append(row(_swatch(LIC_COLOURS["exploitation"], stroke="#000000",
                                      opacity=0.9, circle=True),
-                             "Inside a title (fill: its licence type)"))
+                             _("Inside a title (fill: its licence type)")))
             parts.append(row(_swatch(TENURE_COLOURS["unlicensed"], stroke="#000000",
                                      opacity=0.9, circle=True),
-                             TENURE_LABELS["unlicensed"]))
+                             label(TENURE_LABELS, "unlicensed")))
         else:
             parts.append(row(_swatch(SITE_COLOUR, stroke="#000000", opacity=0.9, circle=True),
-                             "Artisanal site"))
+                             _("Artisanal site")))
         if not compact:
-            flags = ", ".join(label.lower() for label in RED_FLAGS.values())
+            flags = ", ".join(_(text).lower() for text in RED_FLAGS.values())
             parts.append(row(_swatch("#ffffff", stroke="#000000", opacity=0.9, circle=True,
                                      weight=3),
-                             f"Red flag (thick outline): {flags}"))
+                             _("Red flag (thick outline): {flags}").format(flags=flags)))
             parts.append(row('<span style="display:inline-block;width:16px;height:16px;'
                              'border-radius:50%;background:rgba(110,204,57,0.7);'
                              'margin-right:6px;vertical-align:middle"></span>',
-                             "Cluster of sites (number inside)"))
+                             _("Cluster of sites (number inside)")))
     return "".join(parts)
 
 
@@ -430,7 +434,7 @@ def _concession_layer(concessions: gpd.GeoDataFrame, *, popup: bool,
                       decimals: int = DECIMALS) -> folium.FeatureGroup:
     """Concessions coloured by licence type; with ``popup``, every field is sent and shown
     on click, else only the tooltip's (the overview thumbnail)."""
-    group = folium.FeatureGroup(name=LAYER_CONCESSIONS, overlay=True, control=True)
+    group = folium.FeatureGroup(name=_(LAYER_CONCESSIONS), overlay=True, control=True)
     lic = _lic_codes(concessions)
     properties = _concession_properties(concessions)
     if not popup:
@@ -450,7 +454,7 @@ def _concession_layer(concessions: gpd.GeoDataFrame, *, popup: bool,
         return {"weight": 3, "fillOpacity": 0.55}
 
     folium.GeoJson(
-        collection, name=LAYER_CONCESSIONS, control=False, style_function=style,
+        collection, name=_(LAYER_CONCESSIONS), control=False, style_function=style,
         highlight_function=highlight, pane="concessions",
         tooltip=_tooltip(CONCESSION_FIELDS, CONCESSION_TOOLTIP),
         popup=_popup(CONCESSION_FIELDS) if popup else None,
@@ -459,7 +463,7 @@ def _concession_layer(concessions: gpd.GeoDataFrame, *, popup: bool,
 
 
 def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=LAYER_ZONES, overlay=True, control=True)
+    group = folium.FeatureGroup(name=_(LAYER_ZONES), overlay=True, control=True)
     properties = {
         "kind": ["zone"] * len(zones),
         "conc_id": _texts(_column(zones, "conc_id")),
@@ -473,7 +477,7 @@ def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
     style = {"color": ZONE_COLOUR, "weight": 1, "opacity": 1.0, "fillColor": ZONE_COLOUR,
              "fillOpacity": 0.7}
     folium.GeoJson(
-        collection, name=LAYER_ZONES, control=False, style_function=lambda _f: style,
+        collection, name=_(LAYER_ZONES), control=False, style_function=lambda _f: style,
         pane="zones", tooltip=_tooltip(ZONE_FIELDS, tuple(ZONE_FIELDS)),
         popup=_popup(ZONE_FIELDS),
     ).add_to(group)
@@ -489,14 +493,14 @@ def _outline_layer(geoms: np.ndarray) -> folium.GeoJson:
 
 
 def _ring_layer(rings: gpd.GeoDataFrame) -> folium.FeatureGroup:
-    group = folium.FeatureGroup(name=LAYER_RINGS, overlay=True, control=True)
+    group = folium.FeatureGroup(name=_(LAYER_RINGS), overlay=True, control=True)
     properties = {"kind": ["ring"] * len(rings),
                   "ring_km": _texts(_column(rings, "ring_km"))}
     collection, kept = _feature_collection(_geometries(rings), properties)
     if kept.size:
         style = {"color": RING_COLOUR, "weight": 1.5, "opacity": 0.9, "dashArray": "6 4",
                  "fill": False}
-        folium.GeoJson(collection, name=LAYER_RINGS, control=False,
+        folium.GeoJson(collection, name=_(LAYER_RINGS), control=False,
                        style_function=lambda _f: style, pane="rings",
                        interactive=False).add_to(group)
     return group
@@ -504,7 +508,7 @@ def _ring_layer(rings: gpd.GeoDataFrame) -> folium.FeatureGroup:
 
 def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium.FeatureGroup:
     """Sites as clustered CircleMarkers at lon/lat, and their polygons where they have one."""
-    group = folium.FeatureGroup(name=LAYER_SITES, overlay=True, control=True)
+    group = folium.FeatureGroup(name=_(LAYER_SITES), overlay=True, control=True)
     values = _site_values(sites)
     fields = {key: label for key, label in SITE_FIELDS.items() if key in values}
     style_index = _site_style_index(sites)
@@ -542,7 +546,7 @@ def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium
         ]
         FastMarkerCluster(
             rows, callback=_marker_callback(list(fields.values()), list(fields)),
-            name=LAYER_SITES, control=False, options=dict(_CLUSTER_OPTIONS),
+            name=_(LAYER_SITES), control=False, options=dict(_CLUSTER_OPTIONS),
         ).add_to(group)
     return group
 
@@ -558,7 +562,7 @@ def _site_area_layer(
     """
     collection, kept = _feature_collection(geoms, properties)
     if not kept.size:
-        return folium.FeatureGroup(name=LAYER_SITES, control=False)
+        return folium.FeatureGroup(name=_(LAYER_SITES), control=False)
     styles = [_site_style(index) for index in style_index[kept]]
 
     def style(feature: dict) -> dict:
@@ -570,7 +574,7 @@ def _site_area_layer(
                 "fillOpacity": 0.8}
 
     return folium.GeoJson(
-        collection, name=LAYER_SITES, control=False, style_function=style,
+        collection, name=_(LAYER_SITES), control=False, style_function=style,
         pane="site_areas", tooltip=_tooltip(fields, _site_tooltip_keys(fields)),
         popup=_popup(fields) if popup else None,
     )
@@ -586,7 +590,7 @@ def _site_dots(sites: pd.DataFrame) -> folium.GeoJson | folium.FeatureGroup:
     collection, kept = _feature_collection(points, properties, tolerance=0.0,
                                            decimals=THUMBNAIL_DECIMALS)
     if not kept.size:
-        return folium.FeatureGroup(name=LAYER_SITES)
+        return folium.FeatureGroup(name=_(LAYER_SITES))
     styles = [_site_style(index) for index in _site_style_index(sites)[kept]]
 
     def style(feature: dict) -> dict:
@@ -595,9 +599,9 @@ def _site_dots(sites: pd.DataFrame) -> folium.GeoJson | folium.FeatureGroup:
                 "fill": True, "fillColor": fill, "fillOpacity": 0.9, "radius": 2.5}
 
     return folium.GeoJson(
-        collection, name=LAYER_SITES, style_function=style,
+        collection, name=_(LAYER_SITES), style_function=style,
         marker=folium.CircleMarker(radius=3),
-        tooltip=GeoJsonTooltip(fields=["name"], aliases=["Site"], labels=False,
+        tooltip=GeoJsonTooltip(fields=["name"], aliases=[html.escape(_("Site"))], labels=False,
                                localize=False, style=_TOOLTIP_STYLE),
     )
 
@@ -616,7 +620,7 @@ def _marker_callback(labels: Sequence[str], keys: Sequence[str]) -> str:
     site_position = keys.index("site_id") if "site_id" in keys else -1
     return f"""(function () {{
         var styles = {_js(styles)};
-        var labels = {_js([html.escape(label) for label in labels])};
+        var labels = {_js([html.escape(_(text)) for text in labels])};
         var tooltipFields = {_js(tooltip_positions)};
         var siteField = {site_position};
         return function (row) {{
@@ -650,15 +654,17 @@ def _js(value: object) -> str:
 
 
 def _tooltip(fields: Mapping[str, str], keys: Sequence[str]) -> GeoJsonTooltip:
+    """A tooltip of ``keys``, labelled with the (English) ``fields`` labels translated."""
     return GeoJsonTooltip(
-        fields=list(keys), aliases=[html.escape(fields[key]) for key in keys],
+        fields=list(keys), aliases=[html.escape(_(fields[key])) for key in keys],
         localize=False, sticky=True, labels=True, style=_TOOLTIP_STYLE,
     )
 
 
 def _popup(fields: Mapping[str, str]) -> GeoJsonPopup:
+    """A popup of every field, labelled with the (English) ``fields`` labels translated."""
     return GeoJsonPopup(
-        fields=list(fields), aliases=[html.escape(label) for label in fields.values()],
+        fields=list(fields), aliases=[html.escape(_(text)) for text in fields.values()],
         localize=False, labels=True, max_width=360,
     )
 
@@ -703,14 +709,15 @@ def _concession_properties(concessions: pd.DataFrame) -> dict[str, list[Any]]:
     overlap_pct = pd.to_numeric(_column(concessions, "overlap_pct"), errors="coerce")
     overlap = [
         MISSING if pd.isna(ha) else
-        f"{_format_ha(ha)} ({MISSING if pd.isna(pct) else f'{pct:.1f}%'})"
+        f"{fmt.area(float(ha))} ({MISSING if pd.isna(pct) else fmt.percent(float(pct))})"
         for ha, pct in zip(overlap_ha, overlap_pct, strict=True)
     ]
     return {
         "kind": ["concession"] * len(concessions),
         "conc_id": _texts(_column(concessions, "conc_id")),
         "holder": _texts(_column(concessions, "holder")),
-        "lic_type": [LIC_TYPE_LABELS[code] for code in _lic_codes(concessions)],
+        "lic_type": [html.escape(label(LIC_TYPE_LABELS, code))
+                     for code in _lic_codes(concessions)],
         "status": _texts(_column(concessions, "status")),
         "expiry": _dates(_column(concessions, "expiry")),
         "area_ha": _hectares(_column(concessions, "area_ha")),
@@ -727,7 +734,7 @@ def _site_values(sites: pd.DataFrame) -> dict[str, list[str]]:
         "name": _texts,
         "tenure": lambda s: _labels(s, TENURE_LABELS),
         "concession": _texts,
-        "dist_km": lambda s: _numbers(s, "{:,.2f}"),
+        "dist_km": lambda s: _numbers(s, 2),
         "workers": _counts,
         "mercury": _yes_no,
         "armed": _yes_no,
@@ -736,8 +743,8 @@ def _site_values(sites: pd.DataFrame) -> dict[str, list[str]]:
     }
     source = {"concession": "conc_id"}
     return {
-        key: fmt(sites[source.get(key, key)])
-        for key, fmt in formats.items()
+        key: formatter(sites[source.get(key, key)])
+        for key, formatter in formats.items()
         if source.get(key, key) in sites
     }
 
@@ -776,39 +783,36 @@ def _texts(values: pd.Series) -> list[str]:
 
 
 def _labels(values: pd.Series, labels: Mapping[str, str]) -> list[str]:
+    """Normalised values as their translated labels (unknown values as they are), escaped."""
     return [
-        MISSING if _missing(v) else html.escape(labels.get(str(v), str(v)))
+        MISSING if _missing(v) else html.escape(label(labels, v))
         for v in values.astype(object)
     ]
 
 
-def _format_ha(value: float) -> str:
-    return f"{value:,.1f}" if abs(value) < 10 else f"{value:,.0f}"
-
-
 def _hectares(values: pd.Series) -> list[str]:
     numbers = pd.to_numeric(values, errors="coerce")
-    return [MISSING if pd.isna(v) else _format_ha(float(v)) for v in numbers]
+    return [MISSING if pd.isna(v) else fmt.area(float(v)) for v in numbers]
 
 
-def _numbers(values: pd.Series, pattern: str) -> list[str]:
+def _numbers(values: pd.Series, decimals: int) -> list[str]:
     numbers = pd.to_numeric(values, errors="coerce")
-    return [MISSING if pd.isna(v) else pattern.format(float(v)) for v in numbers]
+    return [MISSING if pd.isna(v) else fmt.number(float(v), decimals) for v in numbers]
 
 
 def _counts(values: pd.Series) -> list[str]:
     numbers = pd.to_numeric(values, errors="coerce")
-    return [MISSING if pd.isna(v) else f"{round(float(v)):,}" for v in numbers]
+    return [MISSING if pd.isna(v) else fmt.count(round(float(v))) for v in numbers]
 
 
 def _yes_no(values: pd.Series) -> list[str]:
     flags = values.astype("boolean")
-    return ["Unknown" if pd.isna(v) else ("Yes" if v else "No") for v in flags]
+    return [fmt.yes_no(None if pd.isna(v) else bool(v)) for v in flags]
 
 
 def _dates(values: pd.Series) -> list[str]:
     dates = pd.to_datetime(values, errors="coerce")
-    return [MISSING if pd.isna(v) else v.strftime("%Y-%m-%d") for v in dates]
+    return [MISSING if pd.isna(v) else html.escape(fmt.date(v) or MISSING) for v in dates]
 
 
 # --- geometry ----------------------------------------------------------------------------------

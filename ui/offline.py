@@ -49,10 +49,11 @@ import shapely
 import xstatic.pkg.leaflet as xstatic_leaflet
 import xstatic.pkg.leaflet_markercluster as xstatic_markercluster
 
+from geo.i18n import N_, _
 from geo.regions import countries
 
-#: Name of the background layer in the layer control.
-COUNTRIES_LAYER = "Countries"
+#: Name of the background layer in the layer control (English, marked; translated when drawn).
+COUNTRIES_LAYER = N_("Countries")
 #: Leaflet pane of the background, above tiles (200) and below vector overlays (400).
 COUNTRIES_PANE = "countries"
 #: Colour of the map where there is no land (no tiles), of land and of borders.
@@ -250,7 +251,7 @@ def countries_layer(*, filled: bool = True) -> folium.GeoJson:
         "fillColor": LAND_COLOUR, "fillOpacity": 1.0 if filled else 0.0, "fill": filled,
     }
     return folium.GeoJson(
-        json.loads(_countries_json()), name=COUNTRIES_LAYER, overlay=True, control=True,
+        json.loads(_countries_json()), name=_(COUNTRIES_LAYER), overlay=True, control=True,
         style_function=lambda _feature: style, interactive=False, pane=COUNTRIES_PANE,
         smooth_factor=1.0,
     )

@@ -7,6 +7,8 @@ executes the page file alone, without the router's page config, sidebar and filt
 page calls :func:`require_router` first: in that case it switches the old mode off and runs
 app.py in the same script run (so a click that started the run is not lost), which routes
 back to this page, then stops the outer run.
+
+Either way the run's language (:func:`ui.language.apply`) is set before anything renders.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from ui import language
+
 ROUTER = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def require_router() -> None:
     """Run this page through app.py when Streamlit ran it without the router."""
+    language.apply()
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         runpy.run_path(str(ROUTER), run_name="__main__")

@@ -1,13 +1,14 @@
-"""The sidebar shared by every page: the workspace in one line, filters and options."""
+"""The sidebar shared by every page: language, the workspace in one line, filters and options."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from geo.filters import choices
+from geo.i18n import _, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES
-from ui import state
-from ui.data import DEFAULT_RINGS, workspace, year_bounds
+from ui import language, state
+from ui.data import DEFAULT_RINGS, source_label, workspace, year_bounds
 
 
 def render() -> None:
@@ -15,28 +16,31 @@ def render() -> None:
     layers = workspace()
     concessions, sites = layers["concessions"].data, layers["sites"].data
     with st.sidebar:
+        language.picker()
         st.caption(
-            f"**Concessions:** {layers['concessions'].source}  \n"
-            f"**Sites:** {layers['sites'].source}"
+            _("**Concessions:** {source}").format(source=source_label(layers["concessions"]))
+            + "  \n"
+            + _("**Sites:** {source}").format(source=source_label(layers["sites"]))
         )
-        st.subheader("Filters")
-        st.multiselect("Holder", choices(concessions["holder"]), key=state.FILTER_HOLDERS,
-                       placeholder="All holders")
-        st.multiselect("Licence type", list(LIC_TYPES), key=state.FILTER_LIC_TYPES,
-                       format_func=LIC_TYPE_LABELS.__getitem__, placeholder="All types")
-        st.multiselect("Status", choices(concessions["status"]), key=state.FILTER_STATUSES,
-                       placeholder="All statuses")
-        st.multiselect("Province (sites)", choices(sites["province"]),
-                       key=state.FILTER_PROVINCES, placeholder="All provinces")
-        st.toggle("Gold sites only", key=state.FILTER_GOLD)
+        st.subheader(_("Filters"))
+        st.multiselect(_("Holder"), choices(concessions["holder"]), key=state.FILTER_HOLDERS,
+                       placeholder=_("All holders"))
+        st.multiselect(_("Licence type"), list(LIC_TYPES), key=state.FILTER_LIC_TYPES,
+                       format_func=lambda code: label(LIC_TYPE_LABELS, code),
+                       placeholder=_("All types"))
+        st.multiselect(_("Status"), choices(concessions["status"]), key=state.FILTER_STATUSES,
+                       placeholder=_("All statuses"))
+        st.multiselect(_("Province (sites)"), choices(sites["province"]),
+                       key=state.FILTER_PROVINCES, placeholder=_("All provinces"))
+        st.toggle(_("Gold sites only"), key=state.FILTER_GOLD)
         bounds = year_bounds()
         if bounds and bounds[0] < bounds[1]:
-            st.slider("Year site last seen", min_value=bounds[0], max_value=bounds[1],
+            st.slider(_("Year site last seen"), min_value=bounds[0], max_value=bounds[1],
                       value=bounds, key=state.FILTER_YEARS)
-        with st.expander("Options"):
-            st.text_input("Proximity rings (km)", value=DEFAULT_RINGS, key=state.OPTION_RINGS,
-                          help="Outer edges of the distance bands around each concession.")
-            st.number_input("Footprint radius of point sites (m)", min_value=0, max_value=5000,
-                            value=0, step=50, key=state.OPTION_RADIUS,
-                            help="0 counts points without area; a radius turns each point "
-                                 "site into a circle that counts in overlap areas.")
+        with st.expander(_("Options")):
+            st.text_input(_("Proximity rings (km)"), value=DEFAULT_RINGS, key=state.OPTION_RINGS,
+                          help=_("Outer edges of the distance bands around each concession."))
+            st.number_input(_("Footprint radius of point sites (m)"), min_value=0,
+                            max_value=5000, value=0, step=50, key=state.OPTION_RADIUS,
+                            help=_("0 counts points without area; a radius turns each point "
+                                   "site into a circle that counts in overlap areas."))

@@ -7,6 +7,11 @@ PENDING_UPLOAD = "pending_upload"
 # One-line notice shown once on the next page run (e.g. after an upload is confirmed).
 NOTICE = "notice"
 
+# The session's language (the sidebar's picker; a code of geo.i18n.SUPPORTED_LANGUAGES), and
+# the URL query parameter that carries it (?lang=fr).
+LANGUAGE = "language"
+LANGUAGE_QUERY = "lang"
+
 # Sidebar filters and options (widget keys; read through ui.data.current_filters).
 FILTER_HOLDERS = "filter_holders"
 FILTER_LIC_TYPES = "filter_lic_types"

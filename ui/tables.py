@@ -5,25 +5,36 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from geo.i18n import N_, _
+
+#: Labels of the table columns (English, marked; :func:`column_label` translates).
 COLUMN_LABELS: dict[str, str] = {
-    "conc_id": "Title", "name": "Name", "holder": "Holder", "lic_type": "Licence type",
-    "status": "Status", "expiry": "Expiry", "area_ha": "Area (ha)",
-    "overlap_ha": "Overlap (ha)", "overlap_pct": "Overlap (%)", "sites_in": "Sites inside",
-    "workers_in": "Workers inside", "mercury_in": "Mercury (sites)",
-    "armed_in": "Armed actors (sites)", "child_in": "Child labour (sites)",
-    "concessions": "Concessions", "sites": "Sites", "share_in_pct": "Sites inside (%)",
-    "workers": "Workers", "province": "Province", "country": "Country", "year": "Year",
-    "sites_out": "Sites outside", "workers_out": "Workers outside",
+    "conc_id": N_("Title"), "name": N_("Name"), "holder": N_("Holder"),
+    "lic_type": N_("Licence type"), "status": N_("Status"), "expiry": N_("Expiry"),
+    "area_ha": N_("Area (ha)"), "overlap_ha": N_("Overlap (ha)"),
+    "overlap_pct": N_("Overlap (%)"), "sites_in": N_("Sites inside"),
+    "workers_in": N_("Workers inside"), "mercury_in": N_("Mercury (sites)"),
+    "armed_in": N_("Armed actors (sites)"), "child_in": N_("Child labour (sites)"),
+    "concessions": N_("Concessions"), "sites": N_("Sites"),
+    "share_in_pct": N_("Sites inside (%)"), "workers": N_("Workers"),
+    "province": N_("Province"), "country": N_("Country"), "year": N_("Year"),
+    "sites_out": N_("Sites outside"), "workers_out": N_("Workers outside"),
 }
+
+
+def column_label(column: str) -> str | None:
+    """The translated label of a table column (rings labelled by position), or None."""
+    if column.startswith("sites_r") and column.removeprefix("sites_r").isdigit():
+        return _("Sites in ring {number}").format(number=column.removeprefix("sites_r"))
+    label = COLUMN_LABELS.get(column)
+    return _(label) if label else None
 
 
 def column_config(table: pd.DataFrame) -> dict[str, object]:
     """Labels and number formats for ``table``'s columns (rings labelled by position)."""
     config: dict[str, object] = {}
     for column in table.columns:
-        label = COLUMN_LABELS.get(column)
-        if column.startswith("sites_r"):
-            label = f"Sites in ring {column.removeprefix('sites_r')}"
+        label = column_label(column)
         if column.endswith(("_ha", "_pct")):
             config[column] = st.column_config.NumberColumn(label, format="%,.1f")
         elif label:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from geo.i18n import N_
 from geo.pipeline import Layer, load_layer
 from geo.schema import LayerKind
 from geo.validate import core_bounds
@@ -13,23 +14,23 @@ from ui.data import workspace
 MAX_UPLOAD_MB = 50
 #: File types the uploader offers.
 UPLOAD_TYPES = ["zip", "geojson", "json", "gpkg", "kml", "kmz", "csv", "parquet", "geoparquet"]
-#: Plain labels of the schema columns a user can map.
+#: Plain labels of the schema columns a user can map (English, marked; translated where shown).
 FIELD_LABELS: dict[LayerKind, dict[str, str]] = {
     "concessions": {
-        "conc_id": "Title number (identifier)", "name": "Name", "holder": "Holder",
-        "lic_type": "Licence type", "status": "Status", "expiry": "Expiry date",
-        "province": "Province",
+        "conc_id": N_("Title number (identifier)"), "name": N_("Name"), "holder": N_("Holder"),
+        "lic_type": N_("Licence type"), "status": N_("Status"), "expiry": N_("Expiry date"),
+        "province": N_("Province"),
     },
     "sites": {
-        "site_id": "Site identifier", "name": "Name", "workers": "Number of workers",
-        "mercury": "Mercury used (yes/no)", "armed": "Armed actors present (yes/no)",
-        "child_lab": "Child labour (yes/no)", "seen": "Date seen", "gold": "Gold (yes/no)",
-        "province": "Province",
+        "site_id": N_("Site identifier"), "name": N_("Name"),
+        "workers": N_("Number of workers"), "mercury": N_("Mercury used (yes/no)"),
+        "armed": N_("Armed actors present (yes/no)"), "child_lab": N_("Child labour (yes/no)"),
+        "seen": N_("Date seen"), "gold": N_("Gold (yes/no)"), "province": N_("Province"),
     },
 }
 
 
-@st.cache_data(max_entries=8, show_spinner="Reading and checking the file...")
+@st.cache_data(max_entries=8, show_spinner=False)
 def parse_upload(
     data: bytes,
     filename: str,
@@ -39,6 +40,9 @@ def parse_upload(
     reference_bounds: tuple[float, float, float, float] | None,
 ) -> Layer:
     """Read, normalise and validate an uploaded file (cached on its bytes and options).
+
+    The caller shows a spinner. Errors are not cached, so their message is always in the
+    language of the session that sees it.
 
     Raises
     ------
