@@ -67,6 +67,8 @@ class Layer:
         The source file's attribute columns, as read.
     sha256 : str
         sha256 of the file's bytes alone: the upload's identity in the workspace history.
+    version : int or None
+        The stored version this layer is, when it comes from a workspace.
     """
 
     kind: LayerKind
@@ -78,6 +80,7 @@ class Layer:
     fingerprint: str = ""
     columns: tuple[str, ...] = ()
     sha256: str = ""
+    version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,10 +213,12 @@ def stored_layer(workspace: Workspace, kind: LayerKind) -> Layer:
         kind=kind, issues=pd.DataFrame(columns=list(REPORT_COLUMNS)), n_input=len(data),
         n_kept=len(data), n_repaired=int(latest["repaired"]), n_dropped=int(latest["left_out"]),
     )
+    version = int(latest["version"])
     return Layer(
-        kind, data, report, f"{latest['file']} (version {int(latest['version'])})",
-        fingerprint=f"{workspace.identity}|{kind}|{int(latest['version'])}",
+        kind, data, report, str(latest["file"]),
+        fingerprint=f"{workspace.identity}|{kind}|{version}",
         columns=tuple(c for c in data.columns if c != "geometry"), sha256=str(latest["sha256"]),
+        version=version,
     )
 
 

@@ -50,6 +50,7 @@ import psycopg
 import shapely
 
 from geo.errors import GeoError
+from geo.i18n import _
 from geo.schema import CONCESSION_COLUMNS, ID_COLUMN, SITE_COLUMNS, LayerKind
 
 #: Columns of the history (``uploads`` table), as :meth:`Workspace.history` returns them.
@@ -211,9 +212,11 @@ class Workspace(ABC):
         AddResult
         """
         if layer not in LAYERS:
-            raise StoreError(f"Layer must be 'concessions' or 'sites', got {layer!r}.")
+            raise StoreError(_("Layer must be 'concessions' or 'sites', got {value}.").format(
+                value=repr(layer)))
         if mode not in ("replace", "append"):
-            raise StoreError(f"Mode must be 'replace' or 'append', got {mode!r}.")
+            raise StoreError(_("Mode must be 'replace' or 'append', got {value}.").format(
+                value=repr(mode)))
         with self._writing() as cursor:
             existing = self._find_in(cursor, layer, sha256)
             if existing is not None:
@@ -255,14 +258,21 @@ class Workspace(ABC):
         if version is None:
             current = self.current_version(layer)
             if current is None:
-                raise StoreError(f"The workspace has no {layer} yet; upload a {layer} file.")
+                raise StoreError(
+                    _("The workspace has no concessions yet; add a concessions file first.")
+                    if layer == "concessions"
+                    else _("The workspace has no sites yet; add a sites file first.")
+                )
             return current
         rows = self._query("SELECT layer FROM uploads WHERE id = {p}", (int(version),))
         if not rows or rows[0][0] != layer:
-            raise StoreError(
-                f"There is no version {version} of the {layer}; see the history for the "
-                "versions there are."
+            message = (
+                _("There is no version {version} of the concessions; see the history for the "
+                  "versions there are.") if layer == "concessions" else
+                _("There is no version {version} of the sites; see the history for the "
+                  "versions there are.")
             )
+            raise StoreError(message.format(version=version))
         return int(version)
 
     def _find_in(self, cursor: Any, layer: str, sha256: str) -> int | None:
@@ -378,8 +388,8 @@ class GeoPackageWorkspace(Workspace):
                 connection.executescript(_GPKG_SCHEMA)
         except sqlite3.DatabaseError as err:
             raise StoreError(
-                f"{self.path} is not a workspace GeoPackage this tool can open ({err}); "
-                "choose another workspace file."
+                _("{path} is not a workspace GeoPackage this tool can open ({reason}); "
+                  "choose another workspace file.").format(path=self.path, reason=err)
             ) from err
 
     @contextmanager
@@ -538,8 +548,9 @@ class PostGISWorkspace(Workspace):
                 connection.execute(_postgis_schema(schema))
         except psycopg.Error as err:
             raise StoreError(
-                f"Cannot open the PostGIS workspace at {_redacted(url)}: {_first_line(err)}. "
-                "Check DATABASE_URL and that the server is running."
+                _("Cannot open the PostGIS workspace at {url}: {reason}. Check DATABASE_URL "
+                  "and that the server is running.").format(url=_redacted(url),
+                                                            reason=_first_line(err))
             ) from err
 
     @contextmanager
@@ -645,7 +656,8 @@ def open_workspace(path: str | os.PathLike[str] | None = None) -> Workspace:
 
 def _table(layer: LayerKind) -> str:
     if layer not in LAYERS:
-        raise StoreError(f"Layer must be 'concessions' or 'sites', got {layer!r}.")
+        raise StoreError(_("Layer must be 'concessions' or 'sites', got {value}.").format(
+            value=repr(layer)))
     return f"features_{layer}"
 
 

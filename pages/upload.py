@@ -7,8 +7,9 @@ from geo.errors import GeoError
 from geo.i18n import N_, _
 from geo.schema import LayerKind, guess_mapping
 from ui import maps, state
-from ui.data import reset_workspace, set_layer, source_label, workspace
+from ui.data import commit_upload, source_label, workspace, workspace_store
 from ui.format import count
+from ui.history import history_panel
 from ui.router import require_router
 from ui.upload import (
     FIELD_LABELS,
@@ -26,11 +27,10 @@ NONE = N_("(not in the file)")
 KIND_LABELS: dict[LayerKind, str] = {
     "sites": N_("Artisanal mining sites"), "concessions": N_("Mining concessions"),
 }
-REPLACES: dict[LayerKind, str] = {
-    "sites": N_("The file replaces the current sites layer for this browser session once "
-                "you confirm."),
-    "concessions": N_("The file replaces the current concessions layer for this browser "
-                      "session once you confirm."),
+#: How a confirmed upload meets the layer (the radio's values, shown translated).
+MODES: dict[str, str] = {
+    "replace": N_("Replace the layer with this file"),
+    "append": N_("Add this file's features to the layer"),
 }
 CURRENT: dict[LayerKind, str] = {
     "sites": N_("Current sites: {source} ({count} features)."),
@@ -41,9 +41,10 @@ USE: dict[LayerKind, str] = {
     "concessions": N_("Use this file as the concessions layer"),
 }
 NOW_IN_USE: dict[LayerKind, str] = {
-    "sites": N_("{name} is now the sites layer: {count} features. Every page uses it."),
-    "concessions": N_("{name} is now the concessions layer: {count} features. Every page "
-                      "uses it."),
+    "sites": N_("{name} is stored as version {version} of the sites: {count} features. "
+                "Every page and every user of this workspace sees it."),
+    "concessions": N_("{name} is stored as version {version} of the concessions: {count} "
+                      "features. Every page and every user of this workspace sees it."),
 }
 
 st.title(_("Upload a layer"))
@@ -58,7 +59,8 @@ kind: LayerKind = st.radio(
 st.caption(
     _("Zipped shapefile, GeoJSON, GeoPackage, KML/KMZ, GeoParquet, or CSV with longitude and "
       "latitude (or WKT) columns; at most {size} MB.").format(size=MAX_UPLOAD_MB)
-    + " " + _(REPLACES[kind])
+    + " " + _("Nothing is stored until you confirm; every upload is kept as a new version "
+              "that can be undone.")
 )
 uploader_key = f"{state.UPLOAD_FILE}_{st.session_state.get(state.UPLOAD_ROUND, 0)}"
 upload = st.file_uploader(_("File"), type=UPLOAD_TYPES, key=uploader_key)
@@ -71,9 +73,7 @@ if upload is None:
     layers = workspace()
     st.info(_(CURRENT[kind]).format(source=source_label(layers[kind]),
                                     count=count(len(layers[kind].data))))
-    if st.session_state.get(state.WORKSPACE):
-        st.button(_("Go back to the bundled DR Congo data"), key=state.RESET_WORKSPACE,
-                  on_click=reset_workspace)
+    history_panel(workspace_store())
     st.stop()
 
 data = upload.getvalue()
@@ -133,13 +133,23 @@ preview_sites = layer.data if kind == "sites" else layers["sites"].data
 st_folium(maps.preview_map(preview_conc, preview_sites), key="upload_preview", height=420,
           returned_objects=[], use_container_width=True)
 
+mode = st.radio(_("How should it meet the current layer?"), list(MODES), key=state.UPLOAD_MODE,
+                format_func=lambda value: _(MODES[value]), horizontal=True)
 left, right = st.columns(2)
 if left.button(_(USE[kind]), type="primary", key=state.UPLOAD_CONFIRM):
-    set_layer(layer)
+    result = commit_upload(layer, mode)
+    st.session_state.pop(state.HISTORY_VERSION, None)  # show the new version first
     for target in FIELD_LABELS[kind]:
         st.session_state.pop(prefix + target, None)
-    st.session_state[state.NOTICE] = _(NOW_IN_USE[kind]).format(
-        name=upload.name, count=count(report.n_kept))
+    st.session_state[state.NOTICE] = (
+        _("{name} was already stored as version {version}; nothing changed.").format(
+            name=upload.name, version=result.version)
+        if result.duplicate else
+        _(NOW_IN_USE[kind]).format(name=upload.name, version=result.version,
+                                   count=count(result.features))
+    )
     st.session_state[state.UPLOAD_ROUND] = st.session_state.get(state.UPLOAD_ROUND, 0) + 1
     st.rerun()
 right.caption(_("Until you confirm, the workspace keeps its current layers."))
+st.divider()
+history_panel(workspace_store())

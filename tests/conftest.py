@@ -1,4 +1,5 @@
-"""Shared fixtures: a real PostgreSQL + PostGIS server for the workspace tests."""
+"""Shared fixtures: a private workspace for every test, and a real PostgreSQL + PostGIS
+server for the workspace tests."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
+from geo.pipeline import open_seeded_workspace
 
 
 def _pg_bin() -> Path | None:
@@ -82,3 +85,24 @@ def _wait_for(url: str) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.3)
+
+
+@pytest.fixture(scope="session")
+def seeded_workspace_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace GeoPackage holding the bundled DR Congo layers, made once per session."""
+    path = tmp_path_factory.mktemp("template") / "workspace.gpkg"
+    open_seeded_workspace(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def private_workspace(
+    seeded_workspace_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Every test gets its own copy of the seeded workspace: the app and the command line
+    find it through ``GEO_WORKSPACE``, and no test writes to the project's workspace."""
+    path = tmp_path / "workspace.gpkg"
+    shutil.copyfile(seeded_workspace_file, path)
+    monkeypatch.setenv("GEO_WORKSPACE", str(path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return path

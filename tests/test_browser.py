@@ -36,15 +36,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def app_url(
+    tmp_path_factory: pytest.TempPathFactory, seeded_workspace_file: Path
+) -> Iterator[str]:
     port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "streamlit.log"
+    folder = tmp_path_factory.mktemp("app")
+    log = folder / "streamlit.log"
+    workspace = folder / "workspace.gpkg"
+    shutil.copyfile(seeded_workspace_file, workspace)
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"},
+            env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+                 "GEO_WORKSPACE": str(workspace)},
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -119,7 +125,7 @@ def test_upload_then_export(page: object, app_url: str, tmp_path: Path) -> None:
     page.locator("input[type=file]").set_input_files(str(upload))  # type: ignore[attr-defined]
     page.get_by_text("What the import found").wait_for(timeout=60_000)  # type: ignore[attr-defined]
     page.get_by_role("button", name="Use this file as the sites layer").click()  # type: ignore[attr-defined]
-    page.get_by_text("browser_sites.geojson is now the sites layer").wait_for(timeout=60_000)  # type: ignore[attr-defined]
+    page.get_by_text("browser_sites.geojson is stored as version").wait_for(timeout=60_000)  # type: ignore[attr-defined]
 
     page.get_by_role("link", name="Export").click()  # type: ignore[attr-defined]
     button = page.get_by_role("button", name="CSV tables (zip)")  # type: ignore[attr-defined]

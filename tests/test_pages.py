@@ -295,3 +295,34 @@ def test_upload_report_and_export_note_in_french() -> None:
         at.switch_page("pages/export.py").run()
     assert at.code[0].value.startswith("Note de méthode\n")
     assert "Source (sites)\u00a0: Visites IPIS" in at.code[0].value
+
+
+def test_an_upload_is_kept_for_every_session_and_can_be_undone() -> None:
+    at = _app()
+    at.switch_page("pages/upload.py").run()
+    at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
+        ("survey.geojson", _sites_geojson(3), "application/geo+json")
+    ).run()
+    at.button(key=state.UPLOAD_CONFIRM).click().run()
+    assert not at.exception
+    other = _app()  # another browser session, later: it sees the stored upload
+    assert _metric(other, "Artisanal sites") == "3"
+    history = at.selectbox(key=state.HISTORY_VERSION)
+    assert history.value == 3  # the upload is the newest version
+    history.set_value(2).run()  # the bundled sites
+    at.button(key=state.HISTORY_ROLLBACK).click().run()
+    assert not at.exception
+    at.switch_page("pages/overview.py").run()
+    assert _metric(at, "Artisanal sites") == "2,988"
+
+
+def test_appending_adds_to_the_layer() -> None:
+    at = _app()
+    at.switch_page("pages/upload.py").run()
+    at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
+        ("more.geojson", _sites_geojson(4), "application/geo+json")
+    ).run()
+    at.radio(key=state.UPLOAD_MODE).set_value("append").run()
+    at.button(key=state.UPLOAD_CONFIRM).click().run()
+    at.switch_page("pages/overview.py").run()
+    assert _metric(at, "Artisanal sites") == "2,992"

@@ -1,14 +1,15 @@
-"""Cached engine calls: the session's workspace, its analysis and derived tables.
+"""Cached engine calls: the shared workspace, its analysis and derived tables.
 
-Caches are keyed on content: a layer's fingerprint (sha256 of its file and import), the
-filters and the options. Two sessions share a cached result only when they analyse the same
-content; the workspace itself lives in each session's own state.
+Caches are keyed on content: a stored layer's fingerprint names the workspace and the
+version, so a confirmed upload is seen at once by every session; filters and options complete
+the key. An upload waiting for confirmation stays in its own session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict
 
 import geopandas as gpd
@@ -20,58 +21,70 @@ from geo.export import summary
 from geo.filters import Filters
 from geo.i18n import _
 from geo.overlap import ring_bands
-from geo.pipeline import BUNDLED_SOURCES, Analysis, Layer, analyse, load_bundled
+from geo.pipeline import (
+    BUNDLED_SOURCES,
+    Analysis,
+    Layer,
+    analyse,
+    open_seeded_workspace,
+    stored_layer,
+)
 from geo.schema import LayerKind
 from geo.stats import group_stats, region_stats, year_stats
+from geo.store import AddResult, UploadMode, Workspace
 from ui import maps, state
 
 LAYER_KINDS: tuple[LayerKind, ...] = ("concessions", "sites")
 DEFAULT_RINGS = "1, 5, 10"
 
 
-#: Bundled layers this server process has read (the spinner shows only the first time).
-_BUNDLED_READ: set[LayerKind] = set()
+def workspace_store() -> Workspace:
+    """The shared workspace (GeoPackage, or PostGIS with ``DATABASE_URL``), opened once per
+    server and per location; the first open stores the bundled DR Congo data."""
+    location = os.environ.get("DATABASE_URL") or os.environ.get("GEO_WORKSPACE") or ""
+    try:
+        return _open_store(location)
+    except GeoError as err:
+        st.error(str(err))
+        st.stop()
+        raise  # unreachable: st.stop ends the run
 
 
-@st.cache_resource(show_spinner=False)
-def bundled_layer(kind: LayerKind) -> Layer:
-    """The bundled layer of ``kind``, read and validated once per server."""
-    return load_bundled(kind)
-
-
-def _bundled(kind: LayerKind) -> Layer:
-    """:func:`bundled_layer` with a spinner (in the session's language) the first time."""
-    if kind in _BUNDLED_READ:
-        return bundled_layer(kind)
-    with st.spinner(_("Loading the bundled eastern DR Congo data...")):
-        layer = bundled_layer(kind)
-    _BUNDLED_READ.add(kind)
-    return layer
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _open_store(location: str) -> Workspace:
+    with st.spinner(_("Opening the workspace...")):
+        return open_seeded_workspace(None if location.startswith("postgres") else location or None)
 
 
 def workspace() -> dict[LayerKind, Layer]:
-    """The session's current layers: its confirmed uploads, else the bundled data."""
-    chosen = st.session_state.get(state.WORKSPACE, {})
-    return {kind: chosen.get(kind) or _bundled(kind) for kind in LAYER_KINDS}
+    """The workspace's current layers, read once per stored version."""
+    store = workspace_store()
+    return {
+        kind: _stored(store.identity, kind, store.current_version(kind), store)
+        for kind in LAYER_KINDS
+    }
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _stored(identity: str, kind: LayerKind, version: int | None, _store: Workspace) -> Layer:
+    return stored_layer(_store, kind)
 
 
 def source_label(layer: Layer) -> str:
-    """Where a layer comes from, as shown: the bundled sources' descriptions translated."""
-    if layer.source == BUNDLED_SOURCES.get(layer.kind):
-        return _(layer.source)
-    return layer.source
+    """Where a layer comes from, as shown: the bundled sources' descriptions translated,
+    with the stored version."""
+    source = _(layer.source) if layer.source in BUNDLED_SOURCES.values() else layer.source
+    if layer.version is None:
+        return source
+    return _("{source} (version {version})").format(source=source, version=layer.version)
 
 
-def set_layer(layer: Layer) -> None:
-    """Make ``layer`` the session's current layer of its kind."""
-    chosen = dict(st.session_state.get(state.WORKSPACE, {}))
-    chosen[layer.kind] = layer
-    st.session_state[state.WORKSPACE] = chosen
-
-
-def reset_workspace() -> None:
-    """Go back to the bundled data."""
-    st.session_state.pop(state.WORKSPACE, None)
+def commit_upload(layer: Layer, mode: UploadMode) -> AddResult:
+    """Store a confirmed upload as a new version of its layer (every session sees it)."""
+    return workspace_store().add(
+        layer.kind, layer.data, file=layer.source, sha256=layer.sha256, mode=mode,
+        repaired=layer.report.n_repaired, left_out=layer.report.n_dropped,
+    )
 
 
 def current_filters() -> Filters:

@@ -1,7 +1,5 @@
 """Every session-state key and widget key of the dashboard, defined once."""
 
-# The session's workspace: {"concessions": Layer, "sites": Layer}; absent = bundled data.
-WORKSPACE = "workspace"
 # A parsed upload waiting for the user's confirmation: ui.upload.PendingUpload.
 PENDING_UPLOAD = "pending_upload"
 # One-line notice shown once on the next page run (e.g. after an upload is confirmed).
@@ -45,7 +43,9 @@ UPLOAD_MODE = "upload_mode"
 UPLOAD_CONFIRM = "upload_confirm"
 UPLOAD_CANCEL = "upload_cancel"
 UPLOAD_MAPPING_PREFIX = "upload_map_"
-RESET_WORKSPACE = "reset_workspace"
+# History panel.
+HISTORY_VERSION = "history_version"
+HISTORY_ROLLBACK = "history_rollback"
 
 # Export page.
 EXPORT_PREFIX = "export_"

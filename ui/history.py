@@ -1,0 +1,75 @@
+"""The History panel: every stored version of the layers, what changed, and undo."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from geo.i18n import N_, _
+from geo.pipeline import BUNDLED_SOURCES
+from geo.store import Workspace
+from ui import state
+from ui.format import count
+
+#: How each version came about (the stored ``mode``), shown translated.
+MODE_LABELS: dict[str, str] = {
+    "replace": N_("replaced the layer"), "append": N_("added to the layer"),
+    "rollback": N_("undo: an earlier version again"),
+}
+
+
+def history_panel(store: Workspace) -> None:
+    """List the versions, show what the chosen one changed, and make it current on request."""
+    history = store.history()
+    st.subheader(_("History"))
+    st.caption(_("Every upload is kept as a version; nothing is overwritten. Making an older "
+                 "version current adds a new version with its features, so it can be undone "
+                 "too."))
+    shown = history[["version", "layer", "time", "file", "features", "mode", "who", "note"]]
+    st.dataframe(
+        shown.assign(time=pd.to_datetime(shown["time"]).dt.strftime("%Y-%m-%d %H:%M"),
+                     layer=shown["layer"].map(_), file=shown["file"].map(_file_label),
+                     mode=shown["mode"].map(lambda m: _(MODE_LABELS.get(m, m)))),
+        hide_index=True, height=240,
+        column_config={
+            "version": _("Version"), "layer": _("Layer"), "time": _("Time (UTC)"),
+            "file": _("File"), "features": _("Features"), "mode": _("How"),
+            "who": _("Who"), "note": _("Note"),
+        },
+    )
+    if history.empty:
+        return
+    versions = history["version"].astype(int).tolist()
+    chosen = st.selectbox(_("Version"), versions, key=state.HISTORY_VERSION,
+                          format_func=lambda v: _version_label(history, v))
+    row = history[history["version"] == chosen].iloc[0]
+    layer = str(row["layer"])
+    layer_versions = history[history["layer"] == layer]["version"].astype(int).tolist()
+    previous = [v for v in layer_versions if v < chosen]
+    if previous:
+        changes = store.diff(layer, max(previous), int(chosen))  # type: ignore[arg-type]
+        counts = changes["change"].value_counts()
+        st.markdown(_("Compared with version {previous}: {added} added, {removed} removed, "
+                      "{moved} moved.").format(
+            previous=max(previous), added=count(counts.get("added", 0)),
+            removed=count(counts.get("removed", 0)), moved=count(counts.get("moved", 0))))
+    if chosen == max(layer_versions):
+        st.caption(_("This is the current version of the {layer}.").format(layer=_(layer)))
+    elif st.button(_("Make version {version} current again").format(version=chosen),
+                   key=state.HISTORY_ROLLBACK):
+        new = store.rollback(layer, int(chosen))  # type: ignore[arg-type]
+        st.session_state.pop(state.HISTORY_VERSION, None)
+        st.session_state[state.NOTICE] = _(
+            "The {layer} now hold the features of version {old} (as version {new})."
+        ).format(layer=_(layer), old=chosen, new=new)
+        st.rerun()
+
+
+def _version_label(history: pd.DataFrame, version: int) -> str:
+    row = history[history["version"] == version].iloc[0]
+    return f"{version} · {_(str(row['layer']))} · {_file_label(str(row['file']))}"
+
+
+def _file_label(file: str) -> str:
+    """The file name as stored; the bundled sources' descriptions translated."""
+    return _(file) if file in BUNDLED_SOURCES.values() else file
