@@ -138,7 +138,6 @@ mode = st.radio(_("How should it meet the current layer?"), list(MODES), key=sta
 left, right = st.columns(2)
 if left.button(_(USE[kind]), type="primary", key=state.UPLOAD_CONFIRM):
     result = commit_upload(layer, mode)
-    st.session_state.pop(state.HISTORY_VERSION, None)  # show the new version first
     for target in FIELD_LABELS[kind]:
         st.session_state.pop(prefix + target, None)
     st.session_state[state.NOTICE] = (

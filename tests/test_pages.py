@@ -307,7 +307,7 @@ def test_an_upload_is_kept_for_every_session_and_can_be_undone() -> None:
     assert not at.exception
     other = _app()  # another browser session, later: it sees the stored upload
     assert _metric(other, "Artisanal sites") == "3"
-    history = at.selectbox(key=state.HISTORY_VERSION)
+    history = at.selectbox(key=f"{state.HISTORY_VERSION}_3")
     assert history.value == 3  # the upload is the newest version
     history.set_value(2).run()  # the bundled sites
     at.button(key=state.HISTORY_ROLLBACK).click().run()

@@ -40,7 +40,8 @@ def history_panel(store: Workspace) -> None:
     if history.empty:
         return
     versions = history["version"].astype(int).tolist()
-    chosen = st.selectbox(_("Version"), versions, key=state.HISTORY_VERSION,
+    # A new key per newest version: after an upload or undo the list starts on the newest.
+    chosen = st.selectbox(_("Version"), versions, key=f"{state.HISTORY_VERSION}_{versions[0]}",
                           format_func=lambda v: _version_label(history, v))
     row = history[history["version"] == chosen].iloc[0]
     layer = str(row["layer"])
@@ -58,7 +59,6 @@ def history_panel(store: Workspace) -> None:
     elif st.button(_("Make version {version} current again").format(version=chosen),
                    key=state.HISTORY_ROLLBACK):
         new = store.rollback(layer, int(chosen))  # type: ignore[arg-type]
-        st.session_state.pop(state.HISTORY_VERSION, None)
         st.session_state[state.NOTICE] = _(
             "The {layer} now hold the features of version {old} (as version {new})."
         ).format(layer=_(layer), old=chosen, new=new)

@@ -44,6 +44,7 @@ UPLOAD_CONFIRM = "upload_confirm"
 UPLOAD_CANCEL = "upload_cancel"
 UPLOAD_MAPPING_PREFIX = "upload_map_"
 # History panel.
+# Version list; the key ends with the newest version number (see ui.history).
 HISTORY_VERSION = "history_version"
 HISTORY_ROLLBACK = "history_rollback"
 
