@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -252,8 +253,10 @@ def test_seeded_workspace_starts_with_the_bundled_data(tmp_path: Path) -> None:
 
 
 def _geo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The command line in English, whatever the machine's locale."""
+    environment = {**(env or os.environ), "GEO_LANG": "en"}
     return subprocess.run([sys.executable, "-m", "geo", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env=env, check=False)
+                          text=True, timeout=300, env=environment, check=False)
 
 
 def test_store_command_line(tmp_path: Path) -> None:
@@ -281,7 +284,7 @@ def test_store_command_line(tmp_path: Path) -> None:
 
 
 def test_postgis_unreachable_is_one_clear_line(tmp_path: Path) -> None:
-    env = {**__import__("os").environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    env = {**os.environ, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
     result = _geo("store", "history", env=env)
     assert result.returncode == 2
     assert result.stderr.startswith("error: Cannot open the PostGIS workspace")
