@@ -1,0 +1,399 @@
+"""One benchmark run: the engine, the floor and PostGIS on the same synthetic layers.
+
+``python bench/run.py --size 2k|20k|100k [--data DIR] [--no-postgis] [--map] [--results FILE]``
+
+Generates the layers (``bench/generate.py``) into ``DIR/<size>`` unless they are there, then
+
+(a) runs the engine end to end through its command line (``python -m geo overlap``) as a
+    subprocess,
+(b) runs ``bench/floor.py`` the same way,
+(c) loads the layers into a private PostGIS server (started and stopped here, as
+    ``tests/conftest.py`` does) and runs ``ST_Intersection`` / ``ST_Union`` /
+    ``::geography`` area with GIST indexes,
+(d) with ``--map``, builds the dashboard's map (``ui.maps.overlap_map``) in this process and
+    measures its build time and HTML size,
+
+checks that the three agree on every concession's overlap area within 0.01%, and appends a
+section to ``bench/RESULTS.md``. Wall time and peak RSS of (a) and (b) come from
+``/usr/bin/time`` (or ``getrusage(RUSAGE_CHILDREN)`` when it is missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import psycopg
+import pyogrio
+import pyproj
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from geo.pipeline import analyse, load_layer  # noqa: E402
+from geo.validate import core_bounds  # noqa: E402
+from ui import maps  # noqa: E402
+from ui.data import concessions_with_stats  # noqa: E402
+
+BENCH = ROOT / "bench"
+PYTHON = sys.executable
+TOLERANCE = 1e-4  # 0.01%
+#: Both CSVs carry six decimals of hectares: differences below this are rounding.
+ROUNDING_HA = 2e-6
+
+
+# --------------------------------------------------------------------------- machine
+
+def machine() -> dict[str, str]:
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kb = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
+        memory = f"{kb / 1024 ** 2:.1f} GiB"
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": memory,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "geopandas": gpd.__version__,
+        "shapely": shapely.__version__,
+        "GEOS": shapely.geos_version_string,
+        "pyogrio": pyogrio.__version__,
+        "GDAL": pyogrio.__gdal_version_string__,
+        "pyproj": pyproj.__version__,
+        "PROJ": pyproj.proj_version_str,
+    }
+
+
+# --------------------------------------------------------------------------- measuring
+
+def measured(command: list[str], log: Path) -> dict[str, float]:
+    """Run ``command``; its wall time (s) and peak RSS (MiB)."""
+    timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
+    started = time.perf_counter()
+    if timer:
+        stats = log.with_suffix(".time")
+        full = [timer, "-f", "%e %M", "-o", str(stats), *command]
+        with log.open("w") as out:
+            done = subprocess.run(full, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                  check=False)
+        wall = time.perf_counter() - started
+        peak_kb = float(stats.read_text().split()[-1])
+    else:
+        with log.open("w") as out:
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                  check=False)
+        wall = time.perf_counter() - started
+        # Largest child so far: exact when this is the largest child of the run.
+        peak_kb = float(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command} failed ({done.returncode}); see {log}:\n"
+                           + log.read_text()[-2000:])
+    return {"wall_s": wall, "peak_mib": peak_kb / 1024}
+
+
+def engine(conc: Path, sites: Path, work: Path) -> tuple[dict[str, float], pd.Series]:
+    out = work / "engine"
+    stats = measured([PYTHON, "-m", "geo", "overlap", str(conc), str(sites), "-o", str(out)],
+                     work / "engine.log")
+    table = pd.read_csv(out / "concessions.csv", dtype={"conc_id": str})
+    return stats, table.set_index("conc_id")["overlap_ha"]
+
+
+def floor(conc: Path, sites: Path, work: Path) -> tuple[dict[str, float], pd.Series]:
+    out = work / "floor.csv"
+    stats = measured([PYTHON, str(BENCH / "floor.py"), str(conc), str(sites), str(out)],
+                     work / "floor.log")
+    table = pd.read_csv(out, dtype={"conc_id": str})
+    return stats, table.set_index("conc_id")["overlap_ha"]
+
+
+# --------------------------------------------------------------------------- PostGIS
+
+def _as_postgres(command: list[str]) -> list[str]:
+    if os.geteuid() == 0 and shutil.which("runuser"):
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+@contextmanager
+def postgis_server() -> Iterator[str | None]:
+    """URL of a private PostgreSQL server (None, with a message, when none can start)."""
+    if os.environ.get("BENCH_DATABASE_URL"):
+        yield os.environ["BENCH_DATABASE_URL"]
+        return
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        print("PostGIS: no PostgreSQL server binaries; skipped", file=sys.stderr)
+        yield None
+        return
+    binaries = found[-1].parent
+    folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    os.chmod(folder, 0o777)
+    data = folder / "data"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    try:
+        subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U",
+                                     "postgres", "--auth=trust", "--no-sync"]),
+                       check=True, capture_output=True, timeout=120)
+        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l",
+                                     str(folder / "log"), "-o",
+                                     (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
+                                      "-c shared_buffers=1GB -c work_mem=256MB "
+                                      "-c fsync=off -c synchronous_commit=off"),
+                                     "start"]),
+                       check=True, capture_output=True, timeout=120)
+    except (subprocess.SubprocessError, OSError) as err:
+        print(f"PostGIS: could not start a server ({err}); skipped", file=sys.stderr)
+        shutil.rmtree(folder, ignore_errors=True)
+        yield None
+        return
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast",
+                                     "stop"]), capture_output=True, timeout=60, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _backend_peak_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():
+        return float("nan")
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def postgis(url: str, conc: Path, sites: Path) -> tuple[dict[str, float], pd.Series, str]:
+    """Load, index and query; times of each step and the overlap per concession."""
+    stats: dict[str, float] = {}
+    started = time.perf_counter()
+    conc_frame, site_frame = gpd.read_parquet(conc), gpd.read_parquet(sites)
+    conc_wkb = shapely.to_wkb(shapely.set_srid(conc_frame.geometry.values, 4326), hex=True,
+                              include_srid=True)
+    site_wkb = shapely.to_wkb(shapely.set_srid(site_frame.geometry.values, 4326), hex=True,
+                              include_srid=True)
+    stats["read_s"] = time.perf_counter() - started
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        version = db.execute("SELECT version(), postgis_full_version()").fetchone()
+        assert version is not None
+        versions = f"{version[0].split(',')[0]}; {version[1].split(' PROJ=')[0]}"
+        db.execute("DROP TABLE IF EXISTS conc, sites, sites_valid")
+        db.execute("CREATE TABLE conc (id int PRIMARY KEY, conc_id text, "
+                   "geom geometry(Geometry, 4326))")
+        db.execute("CREATE TABLE sites (id int PRIMARY KEY, geom geometry(Geometry, 4326))")
+        t = time.perf_counter()
+        with db.cursor() as cur:
+            with cur.copy("COPY conc (id, conc_id, geom) FROM STDIN") as copy:
+                for row in zip(range(len(conc_wkb)), conc_frame["licence_id"].astype(str),
+                               conc_wkb, strict=True):
+                    copy.write_row(row)
+            with cur.copy("COPY sites (id, geom) FROM STDIN") as copy:
+                for row in zip(range(len(site_wkb)), site_wkb, strict=True):
+                    copy.write_row(row)
+        stats["load_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        db.execute("CREATE TABLE sites_valid AS SELECT id, "
+                   "ST_CollectionExtract(ST_MakeValid(geom), 3) AS geom FROM sites "
+                   "WHERE ST_Dimension(geom) = 2")
+        db.execute("CREATE INDEX ON conc USING gist (geom)")
+        db.execute("CREATE INDEX ON sites_valid USING gist (geom)")
+        db.execute("ANALYZE conc")
+        db.execute("ANALYZE sites_valid")
+        stats["make_valid_index_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        rows = db.execute(
+            "SELECT c.conc_id, ST_Area(ST_Intersection(c.geom, ST_Union(s.geom))::geography)"
+            " / 1e4 FROM conc c JOIN sites_valid s ON ST_Intersects(c.geom, s.geom) "
+            "GROUP BY c.id, c.conc_id, c.geom"
+        ).fetchall()
+        stats["query_s"] = time.perf_counter() - t
+        stats["backend_peak_mib"] = _backend_peak_mib(db.info.backend_pid)
+    stats["wall_s"] = time.perf_counter() - started
+    overlap = pd.Series({str(k): float(v) for k, v in rows}, name="overlap_ha", dtype=float)
+    ids = conc_frame["licence_id"].astype(str)
+    return stats, overlap.reindex(ids).fillna(0.0).rename_axis("conc_id"), versions
+
+
+# --------------------------------------------------------------------------- agreement
+
+def agreement(results: dict[str, pd.Series]) -> tuple[pd.DataFrame, list[str]]:
+    """Max relative difference of each method against the engine, and the rows over 0.01%."""
+    base = results["engine"]
+    lines = []
+    rows = []
+    for name, other in results.items():
+        if name == "engine":
+            continue
+        other = other.reindex(base.index)
+        missing = int(other.isna().sum())
+        diff = (base - other.fillna(0.0)).abs()
+        scale = np.maximum(base.abs(), other.fillna(0.0).abs())
+        rel = np.where(diff > ROUNDING_HA, diff / np.where(scale > 0, scale, 1.0), 0.0)
+        rel = pd.Series(rel, index=base.index)
+        bad = rel[rel > TOLERANCE]
+        rows.append({"against": name, "concessions": len(base), "missing": missing,
+                     "with_overlap": int((scale > 0).sum()),
+                     "max_rel_diff": float(rel.max()), "max_abs_diff_ha": float(diff.max()),
+                     "over_0.01%": len(bad)})
+        for conc_id in bad.sort_values(ascending=False).index[:10]:
+            lines.append(f"{name}: {conc_id} engine={base[conc_id]:.6f} "
+                         f"{name}={other[conc_id]:.6f} rel={rel[conc_id]:.2e}")
+    return pd.DataFrame(rows), lines
+
+
+# --------------------------------------------------------------------------- map payload
+
+def map_payload(conc: Path, sites: Path) -> dict[str, float]:
+    """Build the dashboard map as pages/map.py does; time it and size its HTML."""
+    t = time.perf_counter()
+    concessions = load_layer(conc, "concessions")
+    layer = load_layer(sites, "sites", reference_bounds=core_bounds(concessions.data))
+    analysis = analyse(concessions, layer)
+    analyse_s = time.perf_counter() - t
+    overlaps = analysis.overlaps
+    t = time.perf_counter()
+    folium_map = maps.overlap_map(concessions_with_stats(analysis), overlaps.sites,
+                                  overlaps.zones, footprints=overlaps.footprints)
+    build_s = time.perf_counter() - t
+    t = time.perf_counter()
+    html = folium_map.get_root().render()
+    render_s = time.perf_counter() - t
+    return {"analyse_s": analyse_s, "build_s": build_s, "render_s": render_s,
+            "bytes": len(html), "utf8_bytes": len(html.encode("utf-8"))}
+
+
+# --------------------------------------------------------------------------- report
+
+def _table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(False)]
+    return "\n".join([header, rule, *body])
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        if np.isnan(value):
+            return "-"
+        return f"{value:.2e}" if 0 < abs(value) < 0.01 else f"{value:,.2f}"
+    return str(value)
+
+
+def report(size: str, info: dict[str, object], timings: pd.DataFrame, agree: pd.DataFrame,
+           lines: list[str], payload: dict[str, float] | None, extra: list[str]) -> str:
+    spec = info["machine"]
+    assert isinstance(spec, dict)
+    out = [f"## {size} — {dt.datetime.now().isoformat(timespec='seconds')}", "",
+           "Machine: " + ", ".join(f"{k} {v}" for k, v in spec.items()), "",
+           f"Data: {info['data']}", "", _table(timings), ""]
+    if len(agree):
+        out += [("Agreement with the engine (relative difference of each concession's "
+                 f"overlap_ha; differences under {ROUNDING_HA} ha are CSV rounding):"), "",
+                _table(agree), ""]
+        out += [f"- {line}" for line in lines] or ["- every concession agrees within 0.01%"]
+        out.append("")
+    if payload:
+        out += [("Map payload (`ui.maps.overlap_map` of `geo.pipeline.analyse(...)`, "
+                 "as pages/map.py builds it):"), "",
+                _table(pd.DataFrame([payload])), ""]
+    out += extra
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", required=True, choices=["2k", "20k", "100k"])
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "geo-bench")
+    parser.add_argument("--no-postgis", action="store_true")
+    parser.add_argument("--no-engine", action="store_true")
+    parser.add_argument("--map", action="store_true", help="also measure the map payload")
+    parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
+    args = parser.parse_args()
+
+    folder = args.data / args.size
+    conc, sites = folder / "concessions.parquet", folder / "sites.parquet"
+    if not (conc.exists() and sites.exists()):
+        subprocess.run([PYTHON, str(BENCH / "generate.py"), "--size", args.size,
+                        "--out", str(folder)], check=True)
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{args.size}-"))
+    results: dict[str, pd.Series] = {}
+    rows = []
+    extra: list[str] = []
+    if not args.no_engine:
+        stats, results["engine"] = engine(conc, sites, work)
+        rows.append({"method": "engine (python -m geo overlap)", **stats})
+        print("engine", stats, file=sys.stderr)
+    stats, results["floor"] = floor(conc, sites, work)
+    rows.append({"method": "floor (bench/floor.py)", **stats})
+    print("floor", stats, file=sys.stderr)
+    extra.append(f"Floor stages: {(work / 'floor.log').read_text().strip()}")
+    if not args.no_postgis:
+        with postgis_server() as url:
+            if url is not None:
+                stats, results["postgis"], versions = postgis(url, conc, sites)
+                print("postgis", stats, file=sys.stderr)
+                rows.append({"method": "PostGIS (load+make_valid+index+query)",
+                             "wall_s": stats["wall_s"],
+                             "peak_mib": stats["backend_peak_mib"]})
+                extra.append("PostGIS stages: " + ", ".join(
+                    f"{k}={v:.2f}" for k, v in stats.items()) + f" ({versions}; peak is the "
+                    "backend's VmHWM, parallel workers not included)")
+    timings = pd.DataFrame(rows)
+    if "engine" in results:
+        engine_wall = timings.loc[0, "wall_s"]
+        timings["x_engine"] = engine_wall / timings["wall_s"]
+        floor_row = timings[timings["method"].str.startswith("floor")].iloc[0]
+        extra.append(f"engine / floor: {engine_wall / floor_row['wall_s']:.2f}x wall, "
+                     f"{timings.loc[0, 'peak_mib'] / floor_row['peak_mib']:.2f}x peak memory")
+    agree, lines = agreement(results) if "engine" in results else (pd.DataFrame(), [])
+    payload = map_payload(conc, sites) if args.map else None
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
+    site_frame = gpd.read_parquet(sites, columns=["site_id", "geometry"])
+    info = {"machine": machine(), "data": (
+        f"{folder} (bench/generate.py --size {args.size}): "
+        f"{len(results['floor'])} concessions, "
+        f"{int((site_frame.geom_type != 'Point').sum())} site polygons, "
+        f"{int((site_frame.geom_type == 'Point').sum())} site points; files "
+        + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())))}
+    text = report(args.size, info, timings, agree, lines, payload, extra)
+    if not args.results.exists():
+        args.results.write_text("# Benchmark results\n\nAppended by `bench/run.py`; see "
+                                "bench/README.md for what each number means.\n\n")
+    with args.results.open("a") as out:
+        out.write(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
