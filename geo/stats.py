@@ -199,7 +199,7 @@ def totals(overlaps: Overlaps) -> dict[str, object]:
         "sites": len(sites),
         "sites_in": int(inside.sum()),
         "sites_in_pct": round(100.0 * float(inside.sum()) / len(sites), 2) if len(sites) else 0.0,
-        "concession_ha": float(area_ha([shapely.union_all(conc_geoms)])[0]),
+        "concession_ha": _union_ha(conc_geoms),
         "overlap_ha": _union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
         "site_ha": _union_ha(footprints),
         "tenure": {str(k): int(v) for k, v in tenure.items()},
@@ -266,22 +266,73 @@ def _col(wide: pd.DataFrame, measure: str, inside: bool) -> np.ndarray:
 
 
 def _union_ha(geoms: np.ndarray) -> float:
-    present = geoms[shapely.is_geometry(geoms)]
+    """Area (ha) of the union of ``geoms``, merging only the groups that overlap.
+
+    Features that overlap no other keep their own area; each group of features whose
+    interiors overlap (directly or through a chain) is merged and measured once. The same
+    number as the area of the union of all, without building one national-size geometry.
+    """
+    present = geoms[shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)]
     if len(present) == 0:
         return 0.0
-    return float(area_ha([shapely.union_all(present)])[0])
+    group = overlap_groups(present)
+    sizes = np.bincount(group)
+    alone = sizes[group] == 1
+    total = float(area_ha(present[alone]).sum())
+    if (~alone).any():
+        frame = gpd.GeoDataFrame({"group": group[~alone]}, geometry=list(present[~alone]),
+                                 crs=4326)
+        total += float(area_ha(frame.dissolve(by="group").geometry.values).sum())
+    return total
+
+
+def overlap_groups(geoms: np.ndarray, *, keys: np.ndarray | None = None) -> np.ndarray:
+    """Label of each geometry's group: geometries whose interiors overlap, directly or
+    through a chain of others, share a label (touching edges do not join groups). With
+    ``keys``, only geometries of the same key join. A group's label is the position of its
+    first member.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> overlap_groups(np.array([box(0, 0, 2, 2), box(1, 1, 3, 3), box(5, 5, 6, 6)])).tolist()
+    [0, 0, 2]
+    """
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pair = left < right
+    if keys is not None:
+        pair &= keys[left] == keys[right]
+    left, right = left[pair], right[pair]
+    overlapping = ~shapely.touches(geoms[left], geoms[right])
+    left, right = left[overlapping], right[overlapping]
+    labels = np.arange(len(geoms))
+    while True:  # label propagation: each pass lowers labels along the overlap edges
+        lowest = np.minimum(labels[left], labels[right])
+        before = labels.copy()
+        np.minimum.at(labels, left, lowest)
+        np.minimum.at(labels, right, lowest)
+        labels = labels[labels]
+        if np.array_equal(labels, before):
+            return labels
 
 
 def _union_area_by(geoms: np.ndarray, keys: np.ndarray) -> pd.Series:
-    """Area (ha) of the union of the geometries of each key."""
+    """Area (ha) of the union of the geometries of each key (overlapping groups merged)."""
     if len(geoms) == 0:
         return pd.Series(dtype=float)
-    frame = gpd.GeoDataFrame({"key": keys}, geometry=list(geoms), crs=4326)
-    sizes = frame.groupby("key")["key"].transform("size")
-    dissolved = frame[sizes > 1].dissolve(by="key")
-    single = frame[sizes == 1].set_index("key")
-    merged = pd.concat([single.geometry, dissolved.geometry])
-    return pd.Series(area_ha(merged.values), index=merged.index)
+    group = overlap_groups(geoms, keys=keys)
+    sizes = np.bincount(group)
+    alone = sizes[group] == 1
+    areas = pd.Series(0.0, index=range(len(geoms)))
+    areas[alone] = area_ha(geoms[alone])
+    if (~alone).any():
+        frame = gpd.GeoDataFrame({"group": group[~alone]}, geometry=list(geoms[~alone]),
+                                 crs=4326)
+        merged = frame.dissolve(by="group")
+        areas[merged.index.to_numpy()] = area_ha(merged.geometry.values)
+    first = np.zeros(len(geoms), dtype=bool)
+    first[np.unique(group)] = True  # one row per group carries its area
+    return areas[first].groupby(keys[first]).sum()
 
 
 def _footprints_of(overlaps: Overlaps) -> np.ndarray:

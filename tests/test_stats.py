@@ -235,3 +235,22 @@ def test_no_site_inside_keeps_schemas():
     regions = region_stats(result, "province")
     assert regions.loc["(unknown)", "sites"] == 1
     assert regions.loc["(unknown)", "overlap_ha"] == 0.0
+
+
+def test_union_area_by_groups_equals_the_area_of_one_union():
+    """Merging only overlapping groups measures the same as one union of everything."""
+    import numpy as np
+    import shapely
+
+    from geo.measure import area_ha
+    from geo.stats import _union_ha, overlap_groups
+
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(20, 22, 400), rng.uniform(-5, -3, 400)
+    size = rng.uniform(0.005, 0.08, 400)
+    boxes = shapely.box(x, y, x + size, y + size)
+    boxes = np.concatenate([boxes, [shapely.box(30, 0, 31, 1), shapely.box(31, 0, 32, 1)]])
+    expected = area_ha([shapely.union_all(boxes)])[0]
+    assert _union_ha(boxes) == pytest.approx(expected, rel=1e-9)
+    groups = overlap_groups(boxes)
+    assert groups[-1] != groups[-2]  # touching edges do not join groups
