@@ -18,14 +18,24 @@ far away. Six sites, one of them a polygon inside A and B at once::
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 import pytest
 import shapely
 from shapely import Point, box
 
+from geo.measure import area_ha
 from geo.overlap import compute_overlaps
-from geo.stats import concession_stats, group_stats, region_stats, totals, year_stats
+from geo.stats import (
+    _union_ha,
+    concession_stats,
+    group_stats,
+    overlap_groups,
+    region_stats,
+    totals,
+    year_stats,
+)
 
 GEOD = pyproj.Geod(ellps="WGS84")
 NA = pd.NA
@@ -239,12 +249,6 @@ def test_no_site_inside_keeps_schemas():
 
 def test_union_area_by_groups_equals_the_area_of_one_union():
     """Merging only overlapping groups measures the same as one union of everything."""
-    import numpy as np
-    import shapely
-
-    from geo.measure import area_ha
-    from geo.stats import _union_ha, overlap_groups
-
     rng = np.random.default_rng(3)
     x, y = rng.uniform(20, 22, 400), rng.uniform(-5, -3, 400)
     size = rng.uniform(0.005, 0.08, 400)
