@@ -335,14 +335,19 @@ def _ring_pairs(
         s, c = tree.query(local_sites, predicate="dwithin", distance=outer_m * _SEARCH_MARGIN)
         km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
         found.append(pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km}))
-        s, c = tree.query_nearest(local_sites, all_matches=False)
+        # Sites with a concession within the outer ring take their nearest from those pairs;
+        # only the others need the nearest-neighbour search.
+        far = np.setdiff1d(np.arange(len(rows)), s)
+        s, c = tree.query_nearest(local_sites[far], all_matches=False)
+        s = far[s]
         nearest.loc[rows[s], "conc"] = conc_index[c]
         nearest.loc[rows[s], "dist_km"] = nearest_points_km(local_sites[s], local_geoms[c], epsg)
     candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         {"site": pd.Series(dtype=int), "conc": pd.Series(dtype=int), "dist_km": []}
     )
     closest = candidates.sort_values("dist_km").drop_duplicates("site").set_index("site")
-    closer = closest.index[closest["dist_km"] < nearest.loc[closest.index, "dist_km"]]
+    known = nearest.loc[closest.index, "dist_km"]
+    closer = closest.index[(closest["dist_km"] < known) | known.isna()]
     nearest.loc[closer, ["conc", "dist_km"]] = closest.loc[closer, ["conc", "dist_km"]]
     first_inside = inside.drop_duplicates("site").set_index("site")["conc"]
     nearest.loc[first_inside.index, "conc"] = first_inside
