@@ -66,7 +66,16 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from geo.errors import CRSError, LayerReadError
 from geo.i18n import N_, _
 
-__all__ = ["SUPPORTED_FORMATS", "FormatName", "detect_format", "list_layers", "read_layer"]
+__all__ = [
+    "MAX_ARCHIVE_MEMBERS",
+    "MAX_COMPRESSION_RATIO",
+    "MAX_UNZIPPED_MB",
+    "SUPPORTED_FORMATS",
+    "FormatName",
+    "detect_format",
+    "list_layers",
+    "read_layer",
+]
 
 FormatName = Literal["gpkg", "geojson", "shapefile_zip", "kml", "kmz", "csv", "parquet"]
 _Format = FormatName | Literal["shapefile"]
@@ -84,6 +93,17 @@ SUPPORTED_FORMATS: dict[str, str] = {
     ".parquet": "GeoParquet",
     ".geoparquet": "GeoParquet",
 }
+
+#: A zip or KMZ holding more files than this is refused before anything in it is read.
+MAX_ARCHIVE_MEMBERS = 1_000
+#: ... or declaring more than this many MB once unzipped (all its files together).
+MAX_UNZIPPED_MB = 500
+#: ... or a file in it that unzips to more than this many times its zipped size (a zip bomb;
+#: only checked for files over :data:`_RATIO_FLOOR` bytes unzipped).
+MAX_COMPRESSION_RATIO = 100
+_RATIO_FLOOR = 1 << 20
+_NESTED_ARCHIVES = (".zip", ".kmz", ".gz", ".tgz", ".tar", ".7z", ".rar", ".bz2", ".xz", ".zst")
+_S_IFMT, _S_IFLNK = 0o170000, 0o120000
 
 _WGS84 = pyproj.CRS.from_epsg(4326)
 _HEAD_SIZE = 8192
@@ -132,6 +152,21 @@ _LABEL: dict[_Format, str] = {
     "shapefile": N_("shapefile"),
 }
 _MULTI_LAYER: tuple[_Format, ...] = ("gpkg", "shapefile_zip", "kml", "kmz")
+
+# Files that only point GDAL at other data (a local file, a web address, a database) are
+# refused from their content, before GDAL sees them: an OGR or raster VRT, a GDAL pipeline
+# (GDALG), a WFS description, or a connection string / address in place of the data.
+_INDIRECTION = re.compile(
+    rb"<\s*(?:OGRVRTDataSource|VRTDataset|OGRWFSDataSource|GDAL_WMS|WFS_Capabilities)\b"
+    rb"|gdal_streamed_alg"
+    rb"|/vsi(?:curl|http|https|s3|gs|az|adls|oss|swift|webhdfs|stdin|subfile|sparse|crypt)",
+    re.IGNORECASE,
+)
+_ADDRESS = re.compile(
+    r"^(?:[a-z][a-z0-9+.-]{1,15}://|/vsi|(?:WFS|OAPIF|WMS|WMTS|CSW|PG|MYSQL|ODBC|MSSQL|OCI|ES|"
+    r"CARTO|NGW|PLSCENES|EEDA|AMIGOCLOUD|GDALG|SQLITE|GPKG|GTFS|VRT|HTTP|HTTPS|FTP|FILE):)",
+    re.IGNORECASE,
+)
 
 # TRANSLATORS: {name} is the quoted file name followed by a space, or nothing.
 _UNKNOWN = N_(
@@ -345,7 +380,30 @@ def _detect(
             "This is only the .shp part of a shapefile; zip it together with its .shx, .dbf "
             "and .prj files and upload the zip."
         ))
-    return _text_format(_text_head(head, filename), filename)
+    text = _text_head(head, filename)
+    _refuse_indirection(text, _whole_bytes(whole))
+    return _text_format(text, filename)
+
+
+def _refuse_indirection(text: str, content: bytes) -> None:
+    """Refuse a text file that points GDAL at other data instead of holding it."""
+    if _ADDRESS.match(text) or _INDIRECTION.search(content):
+        raise LayerReadError(_(
+            "The file is not map data but a pointer to other data (a GDAL virtual file, a "
+            "processing pipeline, a web service or an address); for safety such files are "
+            "never opened. Export the data itself as GeoJSON, GeoPackage, KML, CSV or a zipped "
+            "shapefile."
+        ))
+
+
+def _whole_bytes(whole: Callable[[], str | Path | IO[bytes]]) -> bytes:
+    opened = whole()
+    if isinstance(opened, str | Path):
+        try:
+            return Path(opened).read_bytes()
+        except OSError:
+            return b""
+    return opened.read()
 
 
 def _text_head(head: bytes, filename: str | None) -> str:
@@ -393,13 +451,54 @@ def _zip_members(archive: str | Path | IO[bytes]) -> list[str]:
     """Names of the files in a zip, without folders and macOS junk (``__MACOSX/``, ``._*``)."""
     try:
         with zipfile.ZipFile(archive) as opened:
-            names = opened.namelist()
+            members = opened.infolist()
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as err:
         raise LayerReadError(_(
             "The zip file is damaged or incomplete (perhaps cut off while downloading or "
             "uploading); zip or download it again and retry."
         )) from err
-    return [name for name in names if not _is_junk(name)]
+    _check_archive(members)
+    return [member.filename for member in members if not _is_junk(member.filename)]
+
+
+def _check_archive(members: list[zipfile.ZipInfo]) -> None:
+    """Refuse a zip that is a bomb, escapes its folder, links elsewhere or nests archives.
+
+    Only the zip's directory is read: sizes are the ones the zip declares, which is what a
+    reader trusts when it unzips.
+    """
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise LayerReadError(
+            _("The zip file holds {count} files; at most {limit} are accepted. Zip only the "
+              "layer's files.").format(count=len(members), limit=MAX_ARCHIVE_MEMBERS)
+        )
+    total = sum(member.file_size for member in members)
+    if total > MAX_UNZIPPED_MB * 1024 * 1024:
+        raise LayerReadError(
+            _("The zip file would unzip to {size} MB; at most {limit} MB are accepted.").format(
+                size=total // (1024 * 1024), limit=MAX_UNZIPPED_MB)
+        )
+    for member in members:
+        name = member.filename
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            reason = _("its path leaves the zip's folder")
+        elif (member.external_attr >> 16) & _S_IFMT == _S_IFLNK:
+            reason = _("it is a symbolic link")
+        elif not name.endswith("/") and PurePosixPath(name).suffix.lower() in _NESTED_ARCHIVES:
+            reason = _("it is an archive inside the archive")
+        elif (member.file_size > _RATIO_FLOOR
+              and member.file_size > MAX_COMPRESSION_RATIO * max(member.compress_size, 1)):
+            reason = _("it unzips to over {ratio} times its zipped size").format(
+                ratio=MAX_COMPRESSION_RATIO)
+        else:
+            continue
+        # TRANSLATORS: {reason} says what is wrong with the file inside the zip.
+        raise LayerReadError(
+            _("The zip file was refused because of {name}: {reason}. Zip the layer's files "
+              "again, without folders outside it, links or other archives.").format(
+                name=repr(name), reason=reason)
+        )
 
 
 def _is_junk(name: str) -> bool:
@@ -438,11 +537,29 @@ def _read_shapefile_zip(
     members = _zip_members(path)
     shp = _pick_shapefile(members, layer)
     _check_sidecars(members, shp, zipped=True)
+    if not _member_head(path, shp).startswith(_SHP_MAGIC):
+        raise LayerReadError(_damaged("shapefile_zip"))
     return _gdal_read(_vsizip(path, shp), "shapefile_zip")
 
 
 def _read_kmz(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:
-    return _read_kml(_vsizip(path, _kml_member(_zip_members(path))), layer=layer, crs=crs)
+    document = _kml_member(_zip_members(path))
+    head = _member_head(path, document)
+    _refuse_indirection(head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n"), head)
+    return _read_kml(_vsizip(path, document), layer=layer, crs=crs)
+
+
+def _member_head(path: str, member: str) -> bytes:
+    """The first bytes of a file inside a zip (already checked by :func:`_zip_members`)."""
+    try:
+        with zipfile.ZipFile(path) as opened, opened.open(member) as handle:
+            return handle.read(_HEAD_SIZE)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError,
+            KeyError, RuntimeError) as err:
+        raise LayerReadError(_(
+            "The zip file is damaged or incomplete (perhaps cut off while downloading or "
+            "uploading); zip or download it again and retry."
+        )) from err
 
 
 def _read_kml(path: str, *, layer: str | None, crs: pyproj.CRS | None) -> gpd.GeoDataFrame:

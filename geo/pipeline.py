@@ -17,11 +17,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import geopandas as gpd
 import pandas as pd
 
 from geo.errors import GeometryError
+from geo.fence import read_layer_fenced
 from geo.filters import Filters, filter_concessions, filter_sites
 from geo.i18n import N_, _
 from geo.io import read_layer
@@ -100,6 +102,7 @@ def load_layer(
     crs: str | int | None = None,
     mapping: Mapping[str, str] | None = None,
     reference_bounds: tuple[float, float, float, float] | None = None,
+    reader: Literal["in_process", "fenced"] = "in_process",
 ) -> Layer:
     """Read, normalise and validate one layer.
 
@@ -116,6 +119,10 @@ def load_layer(
         ``schema column -> source column`` overriding the guessed import mapping.
     reference_bounds : tuple, optional
         Extent of the other layer, to catch swapped latitude/longitude.
+    reader : {"in_process", "fenced"}
+        ``"fenced"`` reads bytes in a worker process with time, memory, size, feature-count,
+        driver and network limits (:func:`geo.fence.read_layer_fenced`): for uploads, which
+        may be hostile. ``"in_process"`` reads with :func:`geo.io.read_layer`.
 
     Returns
     -------
@@ -126,7 +133,11 @@ def load_layer(
     GeoError
         Any reason the file cannot be used, with a message for the user.
     """
-    raw = read_layer(source, filename=filename, crs=crs)
+    if reader == "fenced":
+        content = source if isinstance(source, bytes) else Path(source).read_bytes()
+        raw = read_layer_fenced(content, filename=filename or _name(source), crs=crs)
+    else:
+        raw = read_layer(source, filename=filename, crs=crs)
     columns = [c for c in raw.columns if c != raw.geometry.name]
     merged = guess_mapping(columns, kind) | dict(mapping or {})
     used = {target: source for target, source in merged.items() if source}
@@ -136,12 +147,16 @@ def load_layer(
     if isinstance(source, bytes):
         name, content = filename or "upload", source
     else:
-        name, content = filename or Path(os.fsdecode(source)).name, Path(source).read_bytes()
+        name, content = filename or _name(source), Path(source).read_bytes()
     return Layer(
         kind, data, report, name, used, known_source(columns, kind),
         fingerprint=fingerprint(content, mapping=used, crs=crs), columns=tuple(columns),
         sha256=hashlib.sha256(content).hexdigest(),
     )
+
+
+def _name(source: str | os.PathLike[str] | bytes) -> str:
+    return "upload" if isinstance(source, bytes) else Path(os.fsdecode(source)).name
 
 
 def fingerprint(

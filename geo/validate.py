@@ -36,6 +36,8 @@ from geo.schema import ID_COLUMN, REPORT_COLUMNS, LayerKind
 #: translates them when the report is shown.
 RULES: dict[str, tuple[str, bool]] = {
     "invalid_geometry": (N_("geometry was invalid and has been repaired"), True),
+    "crosses_antimeridian": (
+        N_("polygon crosses the 180° meridian and has been split there"), True),
     "empty_geometry": (N_("geometry is missing or empty, so the feature was left out"), False),
     "wrong_geometry_type": (
         N_("geometry type cannot be used, so the feature was left out"), False),
@@ -147,6 +149,11 @@ def validate_layer(
     keep &= _check_range(geoms, keep, ids, found)
     _check_swapped_layer(geoms[keep], reference_bounds)
 
+    crossing = keep & _crosses_antimeridian(geoms)
+    found.append(_issues("crosses_antimeridian", crossing, ids, _span_detail(geoms, crossing)))
+    geoms = np.where(crossing, _split_at_antimeridian(np.where(crossing, geoms, NO_GEOMETRY)),
+                     geoms)
+
     invalid = keep & ~shapely.is_valid(geoms)
     reasons = shapely.is_valid_reason(np.where(invalid, geoms, NO_GEOMETRY))
     found.append(_issues("invalid_geometry", invalid, ids, reasons))
@@ -172,7 +179,7 @@ def validate_layer(
         issues=issues.reset_index(drop=True),
         n_input=len(layer),
         n_kept=int(keep.sum()),
-        n_repaired=int((invalid & keep).sum()),
+        n_repaired=int(((invalid | crossing) & keep).sum()),
         n_dropped=int((~keep).sum()),
     )
     if report.n_kept == 0:
@@ -232,6 +239,39 @@ def _check_range(
     detail[swapped] = [f"{d}: latitude and longitude look swapped" for d in detail[swapped]]
     found.append(_issues("out_of_range", bad, ids, detail))
     return ~bad
+
+
+def _crosses_antimeridian(geoms: np.ndarray) -> np.ndarray:
+    """Polygons with a part spanning over 180° of longitude: drawn from 179.9 to -179.9 the
+    long way round, they would cover the whole world instead of a strip across the 180th
+    meridian."""
+    polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
+    parts, owner = shapely.get_parts(np.where(polygonal, geoms, NO_GEOMETRY), return_index=True)
+    bounds = shapely.bounds(parts)
+    wide = (bounds[:, 2] - bounds[:, 0] > 180) & (bounds[:, 0] < 0) & (bounds[:, 2] > 0)
+    crossing = np.zeros(len(geoms), dtype=bool)
+    crossing[owner[wide]] = True
+    return crossing
+
+
+def _split_at_antimeridian(geoms: np.ndarray) -> np.ndarray:
+    """Shift western longitudes by 360°, cut at 180° and shift the eastern piece back."""
+    shifted = shapely.transform(
+        geoms, lambda xy: np.column_stack([np.where(xy[:, 0] < 0, xy[:, 0] + 360, xy[:, 0]),
+                                           xy[:, 1]]))
+    shifted = shapely.make_valid(shifted)
+    west = shapely.intersection(shifted, shapely.box(-180, -90, 180, 90))
+    east = shapely.intersection(shifted, shapely.box(180, -90, 540, 90))
+    east = shapely.transform(east, lambda xy: xy - np.array([360.0, 0.0]))
+    return shapely.union(west, east)
+
+
+def _span_detail(geoms: np.ndarray, crossing: np.ndarray) -> np.ndarray:
+    detail = np.full(len(geoms), "", dtype=object)
+    if crossing.any():
+        bounds = shapely.bounds(geoms[crossing])
+        detail[crossing] = [f"longitudes from {w:g} to {e:g}" for w, e in bounds[:, [0, 2]]]
+    return detail
 
 
 def _check_swapped_layer(

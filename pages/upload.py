@@ -15,6 +15,7 @@ from ui.upload import (
     FIELD_LABELS,
     MAX_UPLOAD_MB,
     UPLOAD_TYPES,
+    limits_text,
     parse_upload,
     reference_bounds,
 )
@@ -62,6 +63,7 @@ st.caption(
     + " " + _("Nothing is stored until you confirm; every upload is kept as a new version "
               "that can be undone.")
 )
+st.caption(limits_text())
 uploader_key = f"{state.UPLOAD_FILE}_{st.session_state.get(state.UPLOAD_ROUND, 0)}"
 upload = st.file_uploader(_("File"), type=UPLOAD_TYPES, key=uploader_key)
 crs = st.text_input(

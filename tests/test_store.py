@@ -49,7 +49,7 @@ def _sites(ids: list[str], *, x0: float = 28.0) -> gpd.GeoDataFrame:
 @pytest.fixture(params=["gpkg", "postgis"])
 def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Workspace:
     if request.param == "gpkg":
-        return GeoPackageWorkspace(tmp_path / "workspace.gpkg")
+        return GeoPackageWorkspace(tmp_path / "store.gpkg")
     url = request.getfixturevalue("postgis_url")
     return PostGISWorkspace(url, schema=f"t_{uuid.uuid4().hex[:12]}")
 
