@@ -205,7 +205,7 @@ def test_overview_in_french_from_the_url() -> None:
     assert _metric(at, "Concessions") == "2\u202f973"
     assert _metric(at, "Sites miniers artisanaux") == "2\u202f988"
     assert _metric(at, "Superficie de chevauchement") == "aucune"
-    assert "29\u202f887\u202f376\u00a0ha" in at.caption[0].value
+    assert "29\u202f887\u202f350\u00a0ha" in at.caption[0].value
     assert at.query_params[state.LANGUAGE_QUERY] == "fr"
 
 
