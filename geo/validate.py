@@ -343,15 +343,27 @@ def _far_outside(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
     distance = _distance_to_centre_km(geoms, keep)
     spread = np.nanpercentile(distance[keep], 95)
     far[keep] = distance[keep] > max(OUTLIER_SPREAD_FACTOR * spread, OUTLIER_MIN_KM)
-    rows = np.flatnonzero(keep)
-    tree = shapely.STRtree(geoms[rows])
-    (source, _nearest), gap_deg = tree.query_nearest(
-        geoms[rows], exclusive=True, all_matches=False, return_distance=True
-    )
-    isolated = np.zeros(len(rows), dtype=bool)
-    isolated[source] = gap_deg * KM_PER_DEGREE > OUTLIER_MIN_KM
-    far[rows] |= isolated
+    far[_isolated(geoms, np.flatnonzero(keep))] = True
     return far
+
+
+def _isolated(geoms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Rows farther than :data:`OUTLIER_MIN_KM` from every other feature.
+
+    The gap between representative points is never smaller than the gap between the
+    features, so only features whose points are isolated are checked on their geometry.
+    """
+    points = shapely.point_on_surface(geoms[rows])
+    (source, _nearest), gap_deg = shapely.STRtree(points).query_nearest(
+        points, exclusive=True, all_matches=False, return_distance=True
+    )
+    candidates = rows[source[gap_deg * KM_PER_DEGREE > OUTLIER_MIN_KM]]
+    if len(candidates) == 0:
+        return candidates
+    (source, _nearest), gap_deg = shapely.STRtree(geoms[rows]).query_nearest(
+        geoms[candidates], exclusive=True, all_matches=False, return_distance=True
+    )
+    return candidates[source[gap_deg * KM_PER_DEGREE > OUTLIER_MIN_KM]]
 
 
 def _distance_to_centre_km(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
