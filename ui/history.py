@@ -29,7 +29,8 @@ def history_panel(store: Workspace) -> None:
     st.dataframe(
         shown.assign(time=pd.to_datetime(shown["time"]).dt.strftime("%Y-%m-%d %H:%M"),
                      layer=shown["layer"].map(_), file=shown["file"].map(_file_label),
-                     mode=shown["mode"].map(lambda m: _(MODE_LABELS.get(m, m)))),
+                     mode=shown["mode"].map(lambda m: _(MODE_LABELS.get(m, m))),
+                     who=shown["who"].fillna(""), note=shown["note"].fillna("")),
         hide_index=True, height=240,
         column_config={
             "version": _("Version"), "layer": _("Layer"), "time": _("Time (UTC)"),
