@@ -265,14 +265,17 @@ def _spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(_neutralise)
+            values = out[column]
+            # In a mixed object column, numbers stay numbers; a string column is all text.
+            is_text = (values.notna() if values.dtype != object
+                       else values.map(lambda v: isinstance(v, str))).to_numpy(dtype=bool)
+            if not is_text.any():
+                continue
+            risky = np.zeros(len(values), dtype=bool)
+            risky[is_text] = values[is_text].astype(str).str.startswith(_FORMULA_START).to_numpy()
+            if risky.any():
+                out[column] = values.astype(object).where(~risky, "'" + values[risky].astype(str))
     return out
-
-
-def _neutralise(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _versions() -> dict[str, str]:

@@ -66,12 +66,12 @@ def concession_stats(overlaps: Overlaps) -> pd.DataFrame:
     table["overlap_pct"] = _percent(table["overlap_ha"], table["area_ha"])
     pairs = overlaps.pairs
     ring_names = ring_columns(len(overlaps.rings_km))
-    counts = pd.crosstab(pairs["conc"], pairs["ring"]).reindex(
-        index=range(n), columns=range(len(ring_names) + 1), fill_value=0
-    )
-    table["sites_in"] = counts[0].to_numpy()
+    width = len(ring_names) + 1  # ring 0 is "inside"
+    cells = pairs["conc"].to_numpy(dtype=int) * width + pairs["ring"].to_numpy(dtype=int)
+    counts = np.bincount(cells, minlength=n * width).reshape(n, width)
+    table["sites_in"] = counts[:, 0]
     for k, name in enumerate(ring_names, start=1):
-        table[name] = counts[k].to_numpy()
+        table[name] = counts[:, k]
     inside = pairs[pairs["inside"]].merge(
         _site_measures(overlaps), left_on="site", right_index=True
     )
