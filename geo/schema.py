@@ -337,11 +337,6 @@ def normalise_lic_type(values: pd.Series) -> pd.Series:
     return result.fillna("other").astype(str)
 
 
-def empty_frame(columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """An empty DataFrame with ``columns``: empty results keep their schema."""
-    return pd.DataFrame({column: pd.Series(dtype=object) for column in columns})
-
-
 # --- helpers -----------------------------------------------------------------------------
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from geo.i18n import N_, _
+from geo.i18n import N_, _, label
 from geo.pipeline import BUNDLED_SOURCES
+from geo.schema import LAYER_KIND_LABELS
 from geo.store import Workspace
 from ui import state
 from ui.format import count
@@ -28,7 +29,7 @@ def history_panel(store: Workspace) -> None:
     shown = history[["version", "layer", "time", "file", "features", "mode", "who", "note"]]
     st.dataframe(
         shown.assign(time=pd.to_datetime(shown["time"]).dt.strftime("%Y-%m-%d %H:%M"),
-                     layer=shown["layer"].map(_), file=shown["file"].map(_file_label),
+                     layer=shown["layer"].map(lambda k: label(LAYER_KIND_LABELS, k)), file=shown["file"].map(_file_label),
                      mode=shown["mode"].map(lambda m: _(MODE_LABELS.get(m, m))),
                      who=shown["who"].fillna(""), note=shown["note"].fillna("")),
         hide_index=True, height=240,
@@ -56,19 +57,19 @@ def history_panel(store: Workspace) -> None:
             previous=max(previous), added=count(counts.get("added", 0)),
             removed=count(counts.get("removed", 0)), moved=count(counts.get("moved", 0))))
     if chosen == max(layer_versions):
-        st.caption(_("This is the current version of the {layer}.").format(layer=_(layer)))
+        st.caption(_("This is the current version of the {layer}.").format(layer=label(LAYER_KIND_LABELS, layer)))
     elif st.button(_("Make version {version} current again").format(version=chosen),
                    key=state.HISTORY_ROLLBACK):
         new = store.rollback(layer, int(chosen))  # type: ignore[arg-type]
         st.session_state[state.NOTICE] = _(
             "The {layer} now hold the features of version {old} (as version {new})."
-        ).format(layer=_(layer), old=chosen, new=new)
+        ).format(layer=label(LAYER_KIND_LABELS, layer), old=chosen, new=new)
         st.rerun()
 
 
 def _version_label(history: pd.DataFrame, version: int) -> str:
     row = history[history["version"] == version].iloc[0]
-    return f"{version} · {_(str(row['layer']))} · {_file_label(str(row['file']))}"
+    return f"{version} · {label(LAYER_KIND_LABELS, row['layer'])} · {_file_label(str(row['file']))}"
 
 
 def _file_label(file: str) -> str:

@@ -57,7 +57,7 @@ from folium.template import Template
 from geo.i18n import N_, _, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES, RED_FLAGS, TENURE_CLASSES, TENURE_LABELS
 from ui import format as fmt
-from ui.offline import COUNTRIES_LAYER, OfflineMap, add_pane, offline_map
+from ui.offline import OfflineMap, add_pane, offline_map
 
 # --- look --------------------------------------------------------------------------------------
 
@@ -86,7 +86,6 @@ LAYER_CONCESSIONS = N_("Concessions")
 LAYER_ZONES = N_("Overlap zones")
 LAYER_SITES = N_("Artisanal sites")
 LAYER_RINGS = N_("Proximity rings")
-LAYER_COUNTRIES = COUNTRIES_LAYER
 
 #: Simplification tolerance (degrees, about 55 m) and coordinate decimals sent to the browser.
 SIMPLIFY_DEG = 0.0005

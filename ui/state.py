@@ -1,7 +1,5 @@
 """Every session-state key and widget key of the dashboard, defined once."""
 
-# A parsed upload waiting for the user's confirmation: ui.upload.PendingUpload.
-PENDING_UPLOAD = "pending_upload"
 # One-line notice shown once on the next page run (e.g. after an upload is confirmed).
 NOTICE = "notice"
 
@@ -41,7 +39,6 @@ UPLOAD_ROUND = "upload_round"
 UPLOAD_CRS = "upload_crs"
 UPLOAD_MODE = "upload_mode"
 UPLOAD_CONFIRM = "upload_confirm"
-UPLOAD_CANCEL = "upload_cancel"
 UPLOAD_MAPPING_PREFIX = "upload_map_"
 # History panel.
 # Version list; the key ends with the newest version number (see ui.history).
