@@ -14,14 +14,28 @@ st.set_page_config(
     layout="wide",
 )
 
-PAGES = [
-    st.Page("pages/overview.py", title=_("Overview"), icon=":material/dashboard:",
-            default=True),
-    st.Page("pages/map.py", title=_("Map"), icon=":material/map:"),
-    st.Page("pages/statistics.py", title=_("Statistics"), icon=":material/table_chart:"),
-    st.Page("pages/upload.py", title=_("Upload"), icon=":material/upload_file:"),
-    st.Page("pages/export.py", title=_("Export"), icon=":material/download:"),
-]
+PAGES = {
+    _("Explore"): [
+        st.Page("pages/overview.py", title=_("Overview"), icon=":material/dashboard:",
+                default=True),
+        st.Page("pages/map.py", title=_("Map"), icon=":material/map:"),
+        st.Page("pages/statistics.py", title=_("Statistics"), icon=":material/table_chart:"),
+    ],
+    _("Manage"): [
+        st.Page("pages/dossier.py", title=_("Concession dossier"), icon=":material/description:"),
+        st.Page("pages/inmigration.py", title=_("In-migration"), icon=":material/trending_up:"),
+        st.Page("pages/indicators.py", title=_("Companies and provinces"),
+                icon=":material/leaderboard:"),
+        st.Page("pages/formalisation.py", title=_("Formalisation"), icon=":material/handshake:"),
+        st.Page("pages/closure.py", title=_("Closure planning"), icon=":material/event_busy:"),
+        st.Page("pages/due_diligence.py", title=_("Due diligence"), icon=":material/verified:"),
+        st.Page("pages/setaside.py", title=_("Set-aside scenario"), icon=":material/draw:"),
+    ],
+    _("Data"): [
+        st.Page("pages/upload.py", title=_("Upload"), icon=":material/upload_file:"),
+        st.Page("pages/export.py", title=_("Export"), icon=":material/download:"),
+    ],
+}
 
 navigation = st.navigation(PAGES)
 sidebar.render()

@@ -45,7 +45,9 @@ EXPORT_FILES: dict[ExportFormat, tuple[str, str]] = {
     "shapefile": ("_shp.zip", "application/zip"),
 }
 #: Shapefile field names are at most 10 characters.
-SHAPEFILE_NAMES: dict[str, str] = {"overlap_pct": "overlap_pc", "share_in_pct": "share_in_p"}
+SHAPEFILE_NAMES: dict[str, str] = {
+    "overlap_pct": "overlap_pc", "share_in_pct": "share_in_p", "qualification": "qualif",
+}
 #: Leading characters that make a spreadsheet cell a formula, with their full-width forms.
 _FORMULA_START = (*"=+-@\t\r\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 

@@ -412,7 +412,7 @@ def _site_table(
     table["near_id"] = np.where(near >= 0, conc_ids[np.maximum(near, 0)], no_id)
     table.loc[table["conc_id"].notna(), "near_id"] = table["conc_id"]
     for column in ("name", "workers", "mercury", "armed", "child_lab", "gold", "seen",
-                   "province"):
+                   "province", "first_seen", "qualification", "itsci"):
         table[column] = sites[column].array if column in sites else pd.NA
     table["country"] = country_of(table["lon"].to_numpy(), table["lat"].to_numpy())
     return table[list(SITE_RESULT_COLUMNS)]

@@ -82,7 +82,17 @@ CONCESSION_COLUMNS: tuple[str, ...] = (
 )
 SITE_COLUMNS: tuple[str, ...] = (
     "site_id", "name", "workers", "mercury", "armed", "child_lab", "seen", "gold", "province",
+    "first_seen", "qualification", "itsci",
 )
+
+#: Official qualification of a site for responsible sourcing (the DRC's green/yellow/red
+#: validation of artisanal sites); a site without one is not qualified.
+QUALIFICATIONS: tuple[str, ...] = ("green", "yellow", "red")
+QUALIFICATION_LABELS: dict[str, str] = {
+    "green": N_("Green (qualified)"),
+    "yellow": N_("Yellow (qualified with conditions)"),
+    "red": N_("Red (not to be sourced from)"),
+}
 ID_COLUMN: dict[LayerKind, str] = {"concessions": "conc_id", "sites": "site_id"}
 
 # --- engine outputs ----------------------------------------------------------------------
@@ -94,7 +104,7 @@ ZONE_COLUMNS: tuple[str, ...] = ("conc_id", "area_ha", "holder", "lic_type", "ge
 SITE_RESULT_COLUMNS: tuple[str, ...] = (
     "site_id", "tenure", "conc_id", "dist_km", "near_id", "n_conc", "name", "workers",
     "mercury", "armed", "child_lab", "gold", "seen", "province", "country", "is_polygon",
-    "area_ha",
+    "area_ha", "first_seen", "qualification", "itsci",
     "lon", "lat",
 )
 
@@ -148,7 +158,8 @@ ZEA_MAPPING: dict[str, str] = {
 IPIS_MAPPING: dict[str, str] = {
     "site_id": "pcode", "name": "name", "workers": "workers_numb", "mercury": "mercury",
     "armed": "presence", "child_lab": "childunder15", "seen": "visit_date",
-    "gold": "is_gold_mine", "province": "province",
+    "gold": "is_gold_mine", "province": "province", "first_seen": "first_seen",
+    "qualification": "qualification", "itsci": "itsci",
 }
 KNOWN_MAPPINGS: dict[LayerKind, dict[str, dict[str, str]]] = {
     "concessions": {"CAMI cadastre": CAMI_MAPPING, "CAMI artisanal zones": ZEA_MAPPING},
@@ -197,14 +208,28 @@ _CANDIDATES: dict[LayerKind, dict[str, tuple[str, ...]]] = {
                  "last_seen", "year", "detected"),
         "gold": ("gold", "is_gold_mine", "is_gold", "or"),
         "province": ("province", "provincia", "region", "state_name", "uf"),
+        "first_seen": ("first_seen", "first_visit", "first_detected", "date_first"),
+        "qualification": ("qualification", "qualif", "validation", "site_status"),
+        "itsci": ("itsci", "traceability", "tracability", "trace_scheme", "certified"),
     },
 }
 
 #: Columns a known source may lack and still be recognised by the rest.
-_OPTIONAL_SOURCE_COLUMNS = {"date_de1", "childunder15", "mercury", "province"}
+_OPTIONAL_SOURCE_COLUMNS = {
+    "date_de1", "childunder15", "mercury", "province", "first_seen", "qualification", "itsci",
+}
 
 _TRUE = {"1", "1.0", "true", "t", "yes", "y", "oui", "o", "si", "sí", "sim", "x"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n", "non", "nao", "não"}
+#: Source values of qualifications (lower-cased), other values are "not qualified".
+_QUALIFICATION_VALUES = {
+    "vert": "green", "green": "green", "verde": "green",
+    "jaune": "yellow", "yellow": "yellow", "amarillo": "yellow", "amarelo": "yellow",
+    "rouge": "red", "red": "red", "rojo": "red", "vermelho": "red",
+}
+#: Words of a traceability scheme's status meaning covered / not covered (lower-cased).
+_COVERED = {"actif", "active", "activo", "ativo", "itsci", "covered", "certified"}
+_NOT_COVERED = {"suspendu", "suspended", "suspendido", "inactive", "inactif", "none"}
 _GOLD_WORDS = re.compile(r"^\s*(?:or|gold|oro|ouro|au)\s*$", re.IGNORECASE)
 
 
@@ -298,7 +323,9 @@ def normalise_sites(
     GeoDataFrame
         :data:`SITE_COLUMNS` first (``site_id`` str, ``name``, ``workers`` Int64,
         ``mercury``/``armed``/``child_lab``/``gold`` nullable booleans, ``seen`` date,
-        ``province``), then the source columns, then ``geometry``.
+        ``province``, ``first_seen`` date (``seen`` when the source has none),
+        ``qualification`` one of :data:`QUALIFICATIONS` or null, ``itsci`` nullable boolean:
+        covered by a traceability scheme), then the source columns, then ``geometry``.
     """
     table = _resolve_mapping(layer, "sites", mapping)
     out = _start_frame(layer, "sites", table)
@@ -309,6 +336,9 @@ def normalise_sites(
     out["seen"] = _dates(layer, table.get("seen"))
     out["gold"] = _gold(layer, table.get("gold"))
     out["province"] = _text(layer, table.get("province"))
+    out["first_seen"] = _dates(layer, table.get("first_seen")).fillna(out["seen"])
+    out["qualification"] = _qualifications(layer, table.get("qualification"))
+    out["itsci"] = _coverage(layer, table.get("itsci"))
     return _finish_frame(layer, out, SITE_COLUMNS)
 
 
@@ -430,6 +460,21 @@ def _gold(layer: pd.DataFrame, source: str | None) -> pd.Series:
         axis=1,
     )
     return hits.any(axis=1).astype("boolean")
+
+
+def _qualifications(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    text = _column(layer, source).astype("string").str.strip().str.lower()
+    return text.map(_QUALIFICATION_VALUES).astype(object).where(lambda v: v.notna(), None)
+
+
+def _coverage(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    """Traceability coverage: yes/no words, scheme status words (Actif, Suspendu)."""
+    text = _column(layer, source).astype("string").str.strip().str.lower()
+    result = _booleans(layer, source)
+    covered = text.isin(_COVERED) | text.str.startswith("itsci").fillna(False)
+    result[covered.fillna(False).astype(bool)] = True
+    result[text.isin(_NOT_COVERED).fillna(False).astype(bool)] = False
+    return result
 
 
 def _dates(layer: pd.DataFrame, source: str | None) -> pd.Series:

@@ -66,8 +66,8 @@ LAYERS: tuple[LayerKind, ...] = ("concessions", "sites")
 _SCHEMA: dict[LayerKind, tuple[str, ...]] = {
     "concessions": CONCESSION_COLUMNS, "sites": SITE_COLUMNS,
 }
-_BOOLEAN = {"mercury", "armed", "child_lab", "gold"}
-_DATES = {"expiry", "seen"}
+_BOOLEAN = {"mercury", "armed", "child_lab", "gold", "itsci"}
+_DATES = {"expiry", "seen", "first_seen"}
 _INTEGER = {"workers"}
 
 
@@ -386,6 +386,7 @@ class GeoPackageWorkspace(Workspace):
         try:
             with self._connect() as connection:
                 connection.executescript(_GPKG_SCHEMA)
+                _upgrade_gpkg(connection)
         except sqlite3.DatabaseError as err:
             raise StoreError(
                 _("{path} is not a workspace GeoPackage this tool can open ({reason}); "
@@ -475,8 +476,26 @@ _FEATURE_COLUMNS: dict[LayerKind, str] = {
     "concessions": "conc_id TEXT, name TEXT, holder TEXT, lic_type TEXT, status TEXT, "
                    "expiry TEXT, province TEXT",
     "sites": "site_id TEXT, name TEXT, workers INTEGER, mercury INTEGER, armed INTEGER, "
-             "child_lab INTEGER, seen TEXT, gold INTEGER, province TEXT",
+             "child_lab INTEGER, seen TEXT, gold INTEGER, province TEXT, first_seen TEXT, "
+             "qualification TEXT, itsci INTEGER",
 }
+
+#: Columns added to the feature tables after their first release: workspaces made before
+#: gain them (empty) when opened.
+_ADDED_COLUMNS: dict[LayerKind, tuple[tuple[str, str], ...]] = {
+    "concessions": (),
+    "sites": (("first_seen", "TEXT"), ("qualification", "TEXT"), ("itsci", "INTEGER")),
+}
+
+
+def _upgrade_gpkg(connection: sqlite3.Connection) -> None:
+    """Add the columns of :data:`_ADDED_COLUMNS` that an older workspace lacks."""
+    for layer, added in _ADDED_COLUMNS.items():
+        present = {row[1] for row in connection.execute(f"PRAGMA table_info(features_{layer})")}
+        for name, sql_type in added:
+            if name not in present:
+                connection.execute(f"ALTER TABLE features_{layer} ADD COLUMN {name} {sql_type}")
+
 
 _GPKG_SCHEMA = """
 PRAGMA application_id = 1196444487;
@@ -609,6 +628,8 @@ CREATE TABLE IF NOT EXISTS features_{layer} (
   fid BIGSERIAL PRIMARY KEY, version INTEGER NOT NULL REFERENCES uploads (id),
   id TEXT NOT NULL, geom geometry(Geometry, 4326), {_FEATURE_COLUMNS[layer]
     .replace('INTEGER', 'BIGINT')}, props TEXT);
+{"".join(f"ALTER TABLE features_{layer} ADD COLUMN IF NOT EXISTS {name} {sql_type};"
+         for name, sql_type in _ADDED_COLUMNS[layer])}
 CREATE INDEX IF NOT EXISTS features_{layer}_version ON features_{layer} (version);
 CREATE OR REPLACE VIEW {layer} AS SELECT * FROM features_{layer}
   WHERE version = (SELECT max(id) FROM uploads WHERE layer = '{layer}');

@@ -91,6 +91,9 @@ def sites() -> pd.DataFrame:
             "area_ha": [0.0, 25.0, 0.0],
             "lon": [28.05, 28.095, 28.5],
             "lat": [-2.95, -2.95, -2.95],
+            "first_seen": pd.to_datetime(["2015-03-01", "2020-01-01", None]),
+            "qualification": ["green", None, None],
+            "itsci": pd.array([True, None, None], dtype="boolean"),
         }
     )
     return frame[list(SITE_RESULT_COLUMNS)]

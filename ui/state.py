@@ -47,3 +47,17 @@ HISTORY_ROLLBACK = "history_rollback"
 
 # Export page.
 EXPORT_PREFIX = "export_"
+
+# Concession dossier page.
+
+# In-migration page.
+
+# Companies and provinces page.
+
+# Formalisation page.
+
+# Closure planning page.
+
+# Due diligence page.
+
+# Set-aside scenario page.
