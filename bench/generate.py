@@ -4,6 +4,12 @@
 ``DIR/concessions.parquet`` and ``DIR/sites.parquet`` (GeoParquet), and for the 2k set also
 ``concessions.gpkg`` and ``sites.gpkg``.
 
+``--size 200k|1m`` (the cluster benchmark, ``bench/cluster.py``) writes GeoParquet datasets
+instead, ``DIR/concessions/part.NNNNN.parquet`` and ``DIR/sites/part.NNNNN.parquet``: the
+region is cut into square tiles of about 10,000 titles, each generated and written alone, so
+the whole layer is never in memory. Titles and sites stay inside their tile (no title crosses
+a tile edge); identifiers are numbered across the whole layer.
+
 What the layers look like (all vectorised numpy/shapely; the same seed gives the same files):
 
 * **Concessions**: axis-aligned rectangles snapped to a cadastral grid (0.0025 degrees,
@@ -37,7 +43,13 @@ SIZES: dict[str, tuple[int, int, int]] = {
     "2k": (2_000, 2_000, 1_000),
     "20k": (20_000, 20_000, 10_000),
     "100k": (100_000, 50_000, 50_000),
+    "200k": (200_000, 100_000, 0),
+    "1m": (1_000_000, 500_000, 0),
 }
+#: Sizes written tile by tile as GeoParquet datasets (folders of parts).
+TILED = ("200k", "1m")
+#: Titles per tile of a tiled size.
+TILE_TITLES = 10_000
 KM_PER_DEG_LAT = 110.574
 KM_PER_DEG_LON_EQ = 111.320
 WEST, MID_LAT = 20.0, -5.0
@@ -231,7 +243,7 @@ def sites(rng: np.random.Generator, n_poly: int, n_point: int,
     geoms = np.concatenate([polys, points])[order]
     ids = np.concatenate([
         np.char.add("SP", np.char.zfill(np.arange(1, n_poly + 1).astype(str), 6)),
-        np.char.add("SX", np.char.zfill(np.arange(1, n_point + 1).astype(str), 6)),
+        np.array([f"SX{k:06d}" for k in range(1, n_point + 1)], dtype="<U8"),
     ])[order]
     workers = pd.array(np.round(log_uniform(rng, 5, 3000, n)).astype(int), dtype="Int64")
     workers[rng.random(n) < 0.08] = pd.NA
@@ -280,13 +292,63 @@ def generate(size: str, out: Path, seed: int = 6) -> dict[str, object]:
     }
 
 
+def tiles(size: str) -> list[tuple[float, float, float, float]]:
+    """The square tiles a tiled size is generated in, row by row."""
+    n_conc = SIZES[size][0]
+    minx, miny, maxx, maxy = region_for(n_conc)
+    side = int(np.ceil(np.sqrt(n_conc / TILE_TITLES)))
+    xs, ys = np.linspace(minx, maxx, side + 1), np.linspace(miny, maxy, side + 1)
+    return [(float(xs[i]), float(ys[j]), float(xs[i + 1]), float(ys[j + 1]))
+            for j in range(side) for i in range(side)]
+
+
+def generate_tiled(size: str, out: Path, seed: int = 6) -> dict[str, object]:
+    """Write a tiled size as two GeoParquet datasets, one part per tile."""
+    n_conc, n_poly, _n_point = SIZES[size]
+    boxes = tiles(size)
+    started = time.perf_counter()
+    conc_counts = np.diff(np.linspace(0, n_conc, len(boxes) + 1).round().astype(int))
+    site_counts = np.diff(np.linspace(0, n_poly, len(boxes) + 1).round().astype(int))
+    for kind in ("concessions", "sites"):
+        (out / kind).mkdir(parents=True, exist_ok=True)
+        for old in (out / kind).glob("part.*.parquet"):
+            old.unlink()
+    invalid = 0
+    conc_done = site_done = 0
+    for number, (box, n_c, n_s) in enumerate(zip(boxes, conc_counts, site_counts,
+                                                 strict=True)):
+        rng = np.random.default_rng([seed, n_conc, number])
+        conc = concessions(rng, int(n_c), box)
+        prefix = conc["licence_id"].str.extract(r"^([A-Z]+)")[0]
+        conc["licence_id"] = prefix + " " + pd.Series(
+            (np.arange(conc_done + 1, conc_done + n_c + 1) * 7 + 1000)).astype(str).to_numpy()
+        site = sites(rng, int(n_s), 0, box)
+        site["site_id"] = np.char.add(
+            "SP", np.char.zfill(np.arange(site_done + 1, site_done + n_s + 1).astype(str), 6)
+        ).astype(object)
+        conc.to_parquet(out / "concessions" / f"part.{number:05d}.parquet", index=False)
+        site.to_parquet(out / "sites" / f"part.{number:05d}.parquet", index=False)
+        invalid += int((~shapely.is_valid(site.geometry.values)).sum())
+        conc_done += int(n_c)
+        site_done += int(n_s)
+    return {
+        "size": size, "seed": seed, "region": tuple(round(float(v), 3)
+                                                   for v in region_for(n_conc)),
+        "tiles": len(boxes), "concessions": conc_done, "site_polygons": site_done,
+        "invalid_sites": invalid, "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=6)
     args = parser.parse_args()
-    print(generate(args.size, args.out, args.seed))
+    if args.size in TILED:
+        print(generate_tiled(args.size, args.out, args.seed))
+    else:
+        print(generate(args.size, args.out, args.seed))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,11 @@ writes ``zones.gpkg``, ``concessions.csv``, ``sites.csv`` and ``summary.json``.
 ``python -m geo validate FILE [--kind sites|concessions]`` prints the validation report.
 ``python -m geo store add|history|rollback ...`` manages the workspace's versions, and
 ``python -m geo overlap --workspace PATH -o OUTDIR`` computes on its current versions.
+``python -m geo overlap ... --engine dask [--scheduler ADDRESS] [--workers N]`` runs the same
+engine on a Dask cluster (:mod:`geo.distributed`): a local one, or the one at ADDRESS (or
+``DASK_SCHEDULER_ADDRESS``). Its inputs may also be GeoParquet datasets (folders of parts).
+``python -m geo report CONC_ID -o FILE.pdf|FILE.html [--workspace PATH]`` writes one
+concession's dossier (on the bundled data unless a workspace is given).
 
 Bad input exits with status 2 and one line on stderr, never a traceback.
 """
@@ -15,18 +20,31 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
+from geo.dossier import concession_dossier
 from geo.errors import GeoError, SchemaError
 from geo.export import summary, write_outputs
 from geo.i18n import _
 from geo.io import read_layer
-from geo.pipeline import analyse, load_layer, open_seeded_workspace, stored_layer
+from geo.pipeline import (
+    BUNDLED_SOURCES,
+    Layer,
+    analyse,
+    load_bundled,
+    load_layer,
+    open_seeded_workspace,
+    stored_layer,
+)
+from geo.report import html_report, pdf_report
 from geo.schema import LayerKind
 from geo.validate import core_bounds
 
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 3
+#: The dossier's formats by file suffix.
+REPORT_SUFFIXES = {".pdf": "pdf", ".html": "html", ".htm": "html"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,6 +98,20 @@ def _parser() -> argparse.ArgumentParser:
                          help=_("CRS of a concession file that has none, e.g. EPSG:32735"))
     overlap.add_argument("--sites-crs", default=None,
                          help=_("CRS of a site file that has none, e.g. EPSG:4326"))
+    overlap.add_argument("--engine", choices=["local", "dask"], default="local",
+                         help=_("local: this process (default); dask: a Dask cluster, for "
+                                "layers beyond one machine"))
+    overlap.add_argument("--scheduler", default=None,
+                         help=_("address of an existing Dask scheduler, e.g. tcp://host:8786 "
+                                "(default: DASK_SCHEDULER_ADDRESS, else a local cluster)"))
+    overlap.add_argument("--workers", type=int, default=None,
+                         help=_("local cluster: worker processes (default 2); existing "
+                                "cluster: wait for this many workers"))
+    overlap.add_argument("--memory-limit", default=None,
+                         help=_("local cluster: memory limit per worker, e.g. 2GiB"))
+    overlap.add_argument("--partition-rows", type=int, default=None,
+                         help=_("features per spatial partition on the cluster (default "
+                                "20000)"))
     overlap.set_defaults(run=_run_overlap)
 
     validate = commands.add_parser("validate", help=_("print a layer's validation report"))
@@ -90,7 +122,23 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help=_("print the report as JSON"))
     validate.set_defaults(run=_run_validate)
     _store_parser(commands.add_parser("store", help=_("the workspace: versions of each layer")))
+    _report_parser(commands.add_parser("report", help=_("write one concession's dossier as a "
+                                                         "PDF or HTML file")))
     return parser
+
+
+def _report_parser(report: argparse.ArgumentParser) -> None:
+    report.add_argument("conc_id", help=_("the concession's id (conc_id)"))
+    report.add_argument("-o", "--output", required=True,
+                        help=_("the file to write: .pdf or .html"))
+    report.add_argument("--workspace", nargs="?", const="", default=None,
+                        help=_("use the workspace's current layers (a .gpkg path; "
+                               "DATABASE_URL selects PostGIS) instead of the bundled data"))
+    report.add_argument("--rings", default="1,5,10",
+                        help=_("proximity rings in km, comma-separated (default 1,5,10)"))
+    report.add_argument("--radius-m", type=float, default=None,
+                        help=_("footprint radius in metres given to point sites"))
+    report.set_defaults(run=_run_report)
 
 
 def _store_parser(store: argparse.ArgumentParser) -> None:
@@ -129,6 +177,8 @@ def _rings(text: str) -> tuple[float, ...]:
 
 def _run_overlap(args: argparse.Namespace) -> int:
     rings = _rings(args.rings)
+    if args.engine == "dask":
+        return _run_overlap_on_cluster(args, rings)
     if args.workspace is not None:
         if args.concessions or args.sites:
             raise SchemaError(_("Give either two files or --workspace, not both."))
@@ -148,6 +198,80 @@ def _run_overlap(args: argparse.Namespace) -> int:
         reports={"concessions": concessions.report, "sites": sites.report},
     )
     for path in write_outputs(analysis, args.outdir, info):
+        print(path)
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    output = Path(args.output)
+    suffix = output.suffix.lower()
+    if suffix not in REPORT_SUFFIXES:
+        raise SchemaError(
+            _("The report file must end in .pdf or .html, got {name}.").format(
+                name=repr(output.name))
+        )
+    if not output.parent.is_dir():
+        raise SchemaError(_("The folder {folder} does not exist; create it first.").format(
+            folder=repr(str(output.parent))))
+    rings = _rings(args.rings)
+    if args.workspace is not None:
+        workspace = open_seeded_workspace(args.workspace or None)
+        concessions = stored_layer(workspace, "concessions")
+        sites = stored_layer(workspace, "sites")
+    else:
+        concessions, sites = load_bundled("concessions"), load_bundled("sites")
+    analysis = analyse(concessions, sites, rings_km=rings, radius_m=args.radius_m)
+    dossier = concession_dossier(analysis, args.conc_id)
+    info = summary(
+        analysis,
+        sources={kind: _source_text(layer) for kind, layer in
+                 (("concessions", concessions), ("sites", sites))},
+        reports={"concessions": concessions.report, "sites": sites.report},
+    )
+    if REPORT_SUFFIXES[suffix] == "pdf":
+        output.write_bytes(pdf_report(dossier, info))
+    else:
+        output.write_text(html_report(dossier, info), encoding="utf-8")
+    print(output)
+    return 0
+
+
+def _source_text(layer: Layer) -> str:
+    """A layer's source as a report names it: the bundled sources' descriptions translated,
+    a stored layer with its version."""
+    source = _(layer.source) if layer.source in BUNDLED_SOURCES.values() else layer.source
+    if layer.version is None:
+        return source
+    return _("{source} (version {version})").format(source=source, version=layer.version)
+
+
+def _run_overlap_on_cluster(args: argparse.Namespace, rings: tuple[float, ...]) -> int:
+    from geo import distributed  # Dask is imported only when asked for
+
+    sources: dict[str, str] | None = None
+    if args.workspace is not None:
+        if args.concessions or args.sites:
+            raise SchemaError(_("Give either two files or --workspace, not both."))
+        workspace = open_seeded_workspace(args.workspace or None)
+        layers = {kind: stored_layer(workspace, kind) for kind in ("concessions", "sites")}
+        concessions, sites = layers["concessions"].data, layers["sites"].data
+        sources = {kind: layer.source for kind, layer in layers.items()}
+    elif args.concessions and args.sites:
+        concessions, sites = args.concessions, args.sites
+    else:
+        raise SchemaError(_("Give a concession file and a site file, or --workspace PATH."))
+    if args.workers is not None and args.workers < 1:
+        raise SchemaError(_("--workers must be at least 1, got {count}.").format(
+            count=args.workers))
+    with distributed.cluster_client(args.scheduler, workers=args.workers,
+                                    memory_limit=args.memory_limit) as client:
+        _result, paths = distributed.overlap_on_cluster(
+            client, concessions, sites, args.outdir, rings_km=rings, radius_m=args.radius_m,
+            concessions_crs=args.concessions_crs, sites_crs=args.sites_crs,
+            partition_rows=args.partition_rows or distributed.DEFAULT_PARTITION_ROWS,
+            sources=sources,
+        )
+    for path in paths:
         print(path)
     return 0
 

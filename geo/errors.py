@@ -26,3 +26,11 @@ class CRSError(GeoError):
 
 class GeometryError(GeoError):
     """A layer's geometry cannot be used (wrong type, out of range, nothing left)."""
+
+
+class NotFoundError(GeoError):
+    """Something asked for by its id (a concession, a site) is not in the layer."""
+
+
+class ClusterError(GeoError):
+    """A Dask cluster cannot be reached or used (scheduler address, missing workers)."""

@@ -17,7 +17,8 @@ The semantics (see the project's ``docs/method.md``):
 * **Rings**: for each concession, the sites not inside it whose geodesic distance to it lies
   in ring k, ``(r[k-1], r[k]]`` km (ring 1 starts at 0). A site inside a neighbouring title
   can be in a ring of this one. ``dist_km`` of a site is 0 inside a concession, else the
-  geodesic distance to the nearest concession.
+  geodesic distance to the nearest concession (``near_id``; of equidistant concessions, the
+  first in the layer).
 
 Examples
 --------
@@ -36,6 +37,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -139,6 +141,36 @@ def compute_overlaps(
     GeometryError
         Concessions that are not polygons, or invalid geometry (validate first).
     """
+    return _overlaps_and_parts(concessions, sites, rings_km=rings_km, radius_m=radius_m)[0]
+
+
+class _Parts(NamedTuple):
+    """What :func:`compute_overlaps` finds on the way, kept for :mod:`geo.subset`: the
+    relations that depend on one site and one concession alone.
+
+    ``contacts`` is :func:`_contact_pairs`; ``piece_conc``, ``piece_site`` and ``pieces``
+    are :func:`_zone_pieces`; ``nearest`` is per site the position of the nearest concession
+    and the unrounded distance (km) of :func:`_ring_pairs`.
+    """
+
+    site_geoms: np.ndarray
+    conc_rank: np.ndarray
+    conc_ids: np.ndarray
+    contacts: pd.DataFrame
+    piece_conc: np.ndarray
+    piece_site: np.ndarray
+    pieces: np.ndarray
+    nearest: pd.DataFrame
+
+
+def _overlaps_and_parts(
+    concessions: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    *,
+    rings_km: tuple[float, ...],
+    radius_m: float | None,
+) -> tuple[Overlaps, _Parts]:
+    """:func:`compute_overlaps`, and the parts a subset of the layers can be derived from."""
     rings = _check_options(rings_km, radius_m)
     _check_layers(concessions, sites)
     conc_geoms = np.asarray(concessions.geometry.values, dtype=object)
@@ -147,9 +179,11 @@ def compute_overlaps(
     conc_rank = conc_rank.to_numpy(dtype=int)
     conc_ids = concessions["conc_id"].astype(str).to_numpy()
 
-    inside = _inside_pairs(conc_geoms, site_geoms, conc_rank, conc_ids)
+    contacts = _contact_pairs(conc_geoms, site_geoms)
+    inside = _choose_inside(contacts, conc_rank, conc_ids)
     footprints = _footprints(site_geoms, radius_m)
-    zones = _zones(concessions, conc_geoms, footprints)
+    piece_conc, piece_site, pieces = _zone_pieces(conc_geoms, footprints)
+    zones = _zones_of(concessions, piece_conc, pieces)
     near, nearest = _ring_pairs(conc_geoms, site_geoms, inside, rings)
     pairs = pd.concat([inside, near], ignore_index=True)[list(PAIR_COLUMNS)]
 
@@ -157,7 +191,7 @@ def compute_overlaps(
     with_area["area_ha"] = area_ha(conc_geoms)
     site_table = _site_table(sites, site_geoms, footprints, inside, conc_rank, conc_ids,
                              nearest)
-    return Overlaps(
+    overlaps = Overlaps(
         concessions=with_area,
         sites=site_table,
         zones=zones,
@@ -166,6 +200,9 @@ def compute_overlaps(
         rings_km=rings,
         radius_m=radius_m,
     )
+    parts = _Parts(site_geoms, conc_rank, conc_ids, contacts, piece_conc, piece_site, pieces,
+                   nearest)
+    return overlaps, parts
 
 
 def _check_options(
@@ -216,17 +253,38 @@ def _inside_pairs(
     conc_geoms: np.ndarray, site_geoms: np.ndarray, conc_rank: np.ndarray, conc_ids: np.ndarray
 ) -> pd.DataFrame:
     """(site, concession) pairs where the site is inside, boundary points assigned once."""
+    return _choose_inside(_contact_pairs(conc_geoms, site_geoms), conc_rank, conc_ids)
+
+
+def _contact_pairs(conc_geoms: np.ndarray, site_geoms: np.ndarray) -> pd.DataFrame:
+    """(site, concession) pairs where the site is in the concession's interior
+    (``interior``) or is a point on its boundary only (``boundary``).
+
+    Each row depends on its two geometries alone: the contacts of a subset of either layer
+    are the matching rows of these (see :mod:`geo.subset`).
+    """
     tree = shapely.STRtree(conc_geoms)
     site_pos, conc_pos = tree.query(site_geoms, predicate="intersects")
     conc_g, site_g = conc_geoms[conc_pos], site_geoms[site_pos]
     is_point = _is_point(site_g)
     point_in = is_point & shapely.contains(conc_g, site_g)
     polygon_in = ~is_point & ~shapely.touches(conc_g, site_g)
-    pairs = pd.DataFrame({
-        "site": site_pos, "conc": conc_pos, "interior": point_in | polygon_in,
-        "rank": conc_rank[conc_pos], "conc_id": conc_ids[conc_pos],
-    })
-    on_boundary = pairs[is_point & ~point_in]
+    interior = point_in | polygon_in
+    boundary = is_point & ~point_in
+    keep = interior | boundary
+    return pd.DataFrame({"site": site_pos[keep], "conc": conc_pos[keep],
+                         "interior": interior[keep], "boundary": boundary[keep]})
+
+
+def _choose_inside(
+    contacts: pd.DataFrame, conc_rank: np.ndarray, conc_ids: np.ndarray
+) -> pd.DataFrame:
+    """The inside pairs of :func:`_contact_pairs`: every interior pair, and for a point site
+    in no interior the boundary pair of the first concession by tenure order, then
+    ``conc_id``."""
+    conc_pos = contacts["conc"].to_numpy(dtype=int)
+    pairs = contacts.assign(rank=conc_rank[conc_pos], conc_id=conc_ids[conc_pos])
+    on_boundary = pairs[pairs["boundary"].to_numpy(dtype=bool)]
     on_boundary = on_boundary[~on_boundary["site"].isin(pairs.loc[pairs["interior"], "site"])]
     chosen = on_boundary.sort_values(["site", "rank", "conc_id"]).drop_duplicates("site")
     inside = pd.concat([pairs[pairs["interior"]], chosen], ignore_index=True)
@@ -248,19 +306,30 @@ def _footprints(site_geoms: np.ndarray, radius_m: float | None) -> np.ndarray:
     return footprints
 
 
-def _zones(
-    concessions: gpd.GeoDataFrame, conc_geoms: np.ndarray, footprints: np.ndarray
-) -> gpd.GeoDataFrame:
-    """Per concession, its intersection with the union of the footprints touching it."""
+def _zone_pieces(
+    conc_geoms: np.ndarray, footprints: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(concession position, site position, piece) of every intersection of a footprint
+    with a concession that has an area, in the order of the sites.
+
+    Each piece depends on its two geometries alone (see :mod:`geo.subset`).
+    """
     has = np.flatnonzero(shapely.is_geometry(footprints))
     tree = shapely.STRtree(conc_geoms)
     fp_pos, conc_pos = tree.query(footprints[has], predicate="intersects")
     pieces = shapely.intersection(conc_geoms[conc_pos], footprints[has][fp_pos])
     polygonal = shapely.get_type_id(pieces) >= 0
     polygonal &= shapely.area(pieces) > 0
-    frame = gpd.GeoDataFrame(
-        {"conc": conc_pos[polygonal]}, geometry=pieces[polygonal], crs=concessions.crs
-    )
+    return conc_pos[polygonal], has[fp_pos][polygonal], pieces[polygonal]
+
+
+def _zones_of(
+    concessions: gpd.GeoDataFrame, conc_pos: np.ndarray, pieces: np.ndarray
+) -> gpd.GeoDataFrame:
+    """Overlap zones (:data:`geo.schema.ZONE_COLUMNS`) from the pieces of
+    :func:`_zone_pieces`: per concession, its intersection with the union of the footprints
+    touching it, as the union of its pieces."""
+    frame = gpd.GeoDataFrame({"conc": conc_pos}, geometry=pieces, crs=concessions.crs)
     if len(frame) == 0:
         return gpd.GeoDataFrame(
             {c: pd.Series(dtype=object) for c in ZONE_COLUMNS if c != "geometry"},
@@ -338,14 +407,20 @@ def _ring_pairs(
         # Sites with a concession within the outer ring take their nearest from those pairs;
         # only the others need the nearest-neighbour search.
         far = np.setdiff1d(np.arange(len(rows)), s)
-        s, c = tree.query_nearest(local_sites[far], all_matches=False)
+        s, c = tree.query_nearest(local_sites[far], all_matches=True)
         s = far[s]
-        nearest.loc[rows[s], "conc"] = conc_index[c]
-        nearest.loc[rows[s], "dist_km"] = nearest_points_km(local_sites[s], local_geoms[c], epsg)
+        km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
+        # Equidistant concessions: the first in the layer.
+        picked = pd.DataFrame({"site": s, "conc": conc_index[c], "dist_km": km}).sort_values(
+            ["site", "dist_km", "conc"]).drop_duplicates("site")
+        s = picked["site"].to_numpy()
+        nearest.loc[rows[s], "conc"] = picked["conc"].to_numpy()
+        nearest.loc[rows[s], "dist_km"] = picked["dist_km"].to_numpy()
     candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         {"site": pd.Series(dtype=int), "conc": pd.Series(dtype=int), "dist_km": []}
     )
-    closest = candidates.sort_values("dist_km").drop_duplicates("site").set_index("site")
+    closest = candidates.sort_values(["dist_km", "conc"]).drop_duplicates("site")
+    closest = closest.set_index("site")
     known = nearest.loc[closest.index, "dist_km"]
     closer = closest.index[(closest["dist_km"] < known) | known.isna()]
     nearest.loc[closer, ["conc", "dist_km"]] = closest.loc[closer, ["conc", "dist_km"]]
@@ -386,36 +461,53 @@ def _site_table(
     nearest: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per site: tenure, deciding concession, distance and the attributes stats use."""
-    best = inside.assign(rank=conc_rank[inside["conc"]], conc_id=conc_ids[inside["conc"]])
-    best = best.sort_values(["site", "rank", "conc_id"]).drop_duplicates("site")
-    tenure = np.full(len(sites), "unlicensed", dtype=object)
-    conc_of = np.full(len(sites), None, dtype=object)
-    tenure[best["site"]] = [
-        _TENURE_OF_LIC[LIC_TYPES[r]] for r in best["rank"].to_numpy()
-    ]
-    conc_of[best["site"]] = best["conc_id"].to_numpy()
-    n_conc = np.bincount(inside["site"], minlength=len(sites))
     points = shapely.point_on_surface(site_geoms)
-    table = pd.DataFrame({
-        "site_id": sites["site_id"].astype(str).to_numpy(),
-        "tenure": pd.Categorical(tenure, categories=TENURE_CLASSES),
-        "conc_id": conc_of,
-        "dist_km": np.round(nearest["dist_km"].to_numpy(dtype=float), 4),
-        "n_conc": n_conc,
-        "is_polygon": ~_is_point(site_geoms),
-        "area_ha": area_ha(footprints),
-        "lon": shapely.get_x(points),
-        "lat": shapely.get_y(points),
-    })
-    near = nearest["conc"].to_numpy(dtype=int)
-    no_id = np.array(None, dtype=object)
-    table["near_id"] = np.where(near >= 0, conc_ids[np.maximum(near, 0)], no_id)
-    table.loc[table["conc_id"].notna(), "near_id"] = table["conc_id"]
+    table = _relations(len(sites), inside, conc_rank, conc_ids, nearest).assign(
+        site_id=sites["site_id"].astype(str).to_numpy(),
+        is_polygon=~_is_point(site_geoms),
+        area_ha=area_ha(footprints),
+        lon=shapely.get_x(points),
+        lat=shapely.get_y(points),
+    )
     for column in ("name", "workers", "mercury", "armed", "child_lab", "gold", "seen",
                    "province", "first_seen", "qualification", "itsci"):
         table[column] = sites[column].array if column in sites else pd.NA
     table["country"] = country_of(table["lon"].to_numpy(), table["lat"].to_numpy())
     return table[list(SITE_RESULT_COLUMNS)]
+
+
+def _relations(
+    n_sites: int,
+    inside: pd.DataFrame,
+    conc_rank: np.ndarray,
+    conc_ids: np.ndarray,
+    nearest: pd.DataFrame,
+) -> pd.DataFrame:
+    """Per site position, the columns that depend on the concessions: ``tenure``,
+    ``conc_id`` (the deciding concession), ``dist_km``, ``n_conc`` and ``near_id``.
+
+    ``inside`` holds the inside pairs, ``nearest`` per site the position of the nearest
+    concession (``conc``, -1 for none) and ``dist_km`` (0 inside).
+    """
+    best = inside.assign(rank=conc_rank[inside["conc"]], conc_id=conc_ids[inside["conc"]])
+    best = best.sort_values(["site", "rank", "conc_id"]).drop_duplicates("site")
+    tenure = np.full(n_sites, "unlicensed", dtype=object)
+    conc_of = np.full(n_sites, None, dtype=object)
+    tenure[best["site"]] = [
+        _TENURE_OF_LIC[LIC_TYPES[r]] for r in best["rank"].to_numpy()
+    ]
+    conc_of[best["site"]] = best["conc_id"].to_numpy()
+    table = pd.DataFrame({
+        "tenure": pd.Categorical(tenure, categories=TENURE_CLASSES),
+        "conc_id": conc_of,
+        "dist_km": np.round(nearest["dist_km"].to_numpy(dtype=float), 4),
+        "n_conc": np.bincount(inside["site"], minlength=n_sites),
+    })
+    near = nearest["conc"].to_numpy(dtype=int)
+    no_id = np.array(None, dtype=object)
+    table["near_id"] = np.where(near >= 0, conc_ids[np.maximum(near, 0)], no_id)
+    table.loc[table["conc_id"].notna(), "near_id"] = table["conc_id"]
+    return table
 
 
 def ring_bands(

@@ -200,14 +200,19 @@ def analyse(
     conc, site = concessions.data, sites.data
     if filters is not None and filters.active:
         conc, site = filter_concessions(conc, filters), filter_sites(site, filters)
-    if len(conc) == 0 or len(site) == 0:
-        raise GeometryError(
-            _("No concessions match the filters; widen the filters to see results.")
-            if len(conc) == 0
-            else _("No sites match the filters; widen the filters to see results.")
-        )
+    require_rows(len(conc), len(site))
     overlaps = compute_overlaps(conc, site, rings_km=rings_km, radius_m=radius_m)
     return Analysis(overlaps, concession_stats(overlaps), totals(overlaps))
+
+
+def require_rows(n_concessions: int, n_sites: int) -> None:
+    """Raise :class:`GeometryError` when the filters leave no concession or no site."""
+    if n_concessions == 0 or n_sites == 0:
+        raise GeometryError(
+            _("No concessions match the filters; widen the filters to see results.")
+            if n_concessions == 0
+            else _("No sites match the filters; widen the filters to see results.")
+        )
 
 
 def stored_layer(workspace: Workspace, kind: LayerKind) -> Layer:

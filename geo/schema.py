@@ -143,6 +143,42 @@ def concession_stat_columns(n_rings: int) -> list[str]:
     return [*CONCESSION_STAT_HEAD, *ring_columns(n_rings), *CONCESSION_STAT_TAIL]
 
 
+# --- concession dossier (geo.dossier) ----------------------------------------------------
+
+#: Sites, workers and red-flagged sites per ring of one concession: ring 0 is inside, ring k
+#: the k-th proximity ring, between ``inner_km`` and ``outer_km``.
+DOSSIER_RING_COLUMNS: tuple[str, ...] = (
+    "ring", "inner_km", "outer_km", "sites", "workers", "mercury", "armed", "child_lab",
+)
+#: Per red flag: sites inside and in the rings carrying it, their workers, and the sites of
+#: the dossier where the flag is not recorded.
+DOSSIER_FLAG_COLUMNS: tuple[str, ...] = (
+    "flag", "sites_in", "sites_near", "workers_in", "workers_near", "not_recorded",
+)
+#: The sites behind each red flag: one row per flag and site, inside first, then nearest.
+DOSSIER_FLAG_SITE_COLUMNS: tuple[str, ...] = (
+    "flag", "site_id", "name", "ring", "dist_km", "workers",
+)
+#: The sites of one concession (:func:`geo.stats.sites_of_concession`) with their ring
+#: number and the date they were first seen.
+DOSSIER_SITE_COLUMNS: tuple[str, ...] = (
+    "site_id", "name", "where", "ring", "dist_km", "workers", "mercury", "armed", "child_lab",
+    "tenure", "first_seen", "seen",
+)
+
+
+def dossier_tenure_columns(n_rings: int) -> list[str]:
+    """Columns of a dossier's sites per tenure class: sites inside and per ring, workers
+    inside and in the rings."""
+    return ["tenure", "sites_in", *ring_columns(n_rings), "workers_in", "workers_near"]
+
+
+def dossier_year_columns(n_rings: int) -> list[str]:
+    """Columns of a dossier's trend: per year first seen, sites inside and per ring, workers
+    inside and in the rings."""
+    return ["year", "sites_in", *ring_columns(n_rings), "workers_in", "workers_near"]
+
+
 # --- import mapping ----------------------------------------------------------------------
 
 #: DRC mining cadastre (CAMI) titles: schema column -> source column.
@@ -487,3 +523,161 @@ def _dates(layer: pd.DataFrame, source: str | None) -> pd.Series:
     parsed = pd.to_datetime(text, errors="coerce", format="mixed")
     from_years = pd.to_datetime(years.astype("Int64").astype("string") + "-01-01", errors="coerce")
     return parsed.where(years.isna(), from_years).astype("datetime64[ms]")
+
+
+# --- indicators --------------------------------------------------------------------------
+
+#: Ranked indicators per holder or province (:func:`geo.indicators.indicators`); the group
+#: column (``holder`` or ``province``) follows ``rank``.
+INDICATOR_COLUMNS: tuple[str, ...] = (
+    "concessions", "area_ha", "overlap_ha", "overlap_pct", "sites_in", "workers_in",
+    "sites_near", "workers_near", "mercury_in", "armed_in", "child_in", "flagged_in",
+    "flagged_near", "sites_recent", "sites_earlier", "recent_pct",
+)
+
+
+def indicator_columns(by: str) -> list[str]:
+    """All columns of the indicator table grouped ``by`` (``holder`` or ``province``)."""
+    return ["rank", by, *INDICATOR_COLUMNS]
+
+
+# --- closure -----------------------------------------------------------------------------
+
+#: Where a title stands against the closure window (English, marked; translate where shown).
+EXPIRY_STATUS_LABELS: dict[str, str] = {
+    "expired": N_("Expired"),
+    "expiring": N_("Expiring"),
+}
+#: Titles expiring (or expired) with artisanal sites inside or near
+#: (:func:`geo.closure.closure_table`).
+CLOSURE_COLUMNS: tuple[str, ...] = (
+    "conc_id", "name", "expiry", "years_left", "expiry_status", "holder", "lic_type", "status",
+    "province", "sites_in", "workers_in", "sites_near", "workers_near", "mercury_in",
+    "armed_in", "child_in", "flagged_in", "flagged_near",
+)
+
+
+# --- formalisation -----------------------------------------------------------------------
+
+#: Formalisation categories of a site, in the order shown (:mod:`geo.formalisation`). A site
+#: inside an artisanal zone is ``in_zone`` whatever its tenure; else ``free_land`` on land
+#: free of titles; else ``near_zone`` inside an exploitation permit within the chosen
+#: distance of an artisanal zone. Other sites have no category.
+FORMALISATION_CATEGORIES: tuple[str, ...] = ("free_land", "in_zone", "near_zone")
+FORMALISATION_LABELS: dict[str, str] = {
+    "free_land": N_("On land free of titles"),
+    "in_zone": N_("Inside an artisanal zone"),
+    "near_zone": N_("In an exploitation permit near an artisanal zone"),
+}
+#: The list for the cadastre office: one row per site in a category.
+FORMALISATION_SITE_COLUMNS: tuple[str, ...] = (
+    "site_id", "name", "province", "category", "tenure", "conc_id", "holder", "zone_id",
+    "zone_km", "workers", "gold", "mercury", "armed", "child_lab", "seen", "lon", "lat",
+)
+#: Per category: sites, workers, sites with each red flag and with any (``flagged``).
+FORMALISATION_CATEGORY_COLUMNS: tuple[str, ...] = (
+    "category", "sites", "workers", "mercury", "armed", "child_lab", "flagged",
+)
+#: Per province: sites, workers and flagged sites of each category, then of all three.
+FORMALISATION_PROVINCE_COLUMNS: tuple[str, ...] = (
+    "province",
+    *(f"{category}_{measure}" for category in FORMALISATION_CATEGORIES
+      for measure in ("sites", "workers", "flagged")),
+    "sites", "workers", "flagged",
+)
+
+
+# --- due diligence -----------------------------------------------------------------------
+
+#: The red flags that block responsible sourcing, in the order shown (:mod:`geo.diligence`).
+BLOCKING_FLAGS: tuple[str, ...] = ("armed", "child_lab", "mercury")
+#: The groupings of the due-diligence view.
+DILIGENCE_VIEWS: tuple[str, ...] = ("concession", "holder", "province")
+#: Indicators of each row: sites and workers counted, sites per official qualification,
+#: sites covered by a traceability scheme, sites with each blocking flag and with any.
+DILIGENCE_INDICATORS: tuple[str, ...] = (
+    "sites", "workers", "green", "yellow", "red", "not_qualified", "itsci", "itsci_pct",
+    *BLOCKING_FLAGS, "blocked", "blocked_pct",
+)
+#: The columns naming a row of each view, before the indicators.
+DILIGENCE_KEYS: dict[str, tuple[str, ...]] = {
+    "concession": ("conc_id", "name", "holder", "lic_type", "status"),
+    "holder": ("holder", "concessions"),
+    "province": ("province",),
+}
+#: The sites behind the numbers: one row per site.
+DILIGENCE_SITE_COLUMNS: tuple[str, ...] = (
+    "site_id", "name", "province", "tenure", "conc_id", "holder", "n_conc", "qualification",
+    "itsci", *BLOCKING_FLAGS, "blocked", "workers", "gold", "seen", "lon", "lat",
+)
+#: Every (site, concession) pair where the site lies inside the concession.
+DILIGENCE_LINK_COLUMNS: tuple[str, ...] = ("site_id", "conc_id")
+
+
+def diligence_columns(view: str) -> list[str]:
+    """All columns of the due-diligence table of ``view`` (concession, holder, province)."""
+    return [*DILIGENCE_KEYS[view], *DILIGENCE_INDICATORS]
+
+
+# --- in-migration ------------------------------------------------------------------------
+
+#: Visits of sites, one row per visit (:func:`geo.inmigration.load_visits`).
+VISIT_COLUMNS: tuple[str, ...] = ("site_id", "date", "workers")
+#: Source column names of each visit column, tried in order, case-insensitive.
+VISIT_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "site_id": ("site_id", "pcode", "code", "id", "site_code", "uid"),
+    "date": ("date", "visit_date", "seen", "date_seen", "observed", "date_visit"),
+    "workers": ("workers", "workers_numb", "n_workers", "miners", "creuseurs", "travailleurs",
+                "workforce"),
+}
+#: Per site and year: known, new and visited, with the workers counted (``site_years``).
+SITE_YEAR_COLUMNS: tuple[str, ...] = (
+    "site_id", "year", "known", "new", "visited", "workers_visited", "workers_known",
+)
+#: The yearly measures of the in-migration view, summed over sites.
+YEAR_MEASURES: tuple[str, ...] = (
+    "sites_known", "sites_new", "sites_visited", "workers_visited", "workers_known",
+)
+#: Per concession, ring (0 = inside) and year.
+YEAR_RING_COLUMNS: tuple[str, ...] = ("conc_id", "ring", "year", *YEAR_MEASURES)
+#: Per ring and year over all concessions, each site once, at its nearest ring.
+YEAR_RING_TOTAL_COLUMNS: tuple[str, ...] = ("ring", "year", *YEAR_MEASURES)
+#: Growth per concession over a window of years, inside and in the first ring, ranked.
+GROWTH_COLUMNS: tuple[str, ...] = (
+    "rank", "conc_id", "holder", "lic_type", "new_sites", "growth_pct", "workers_added",
+    "new_in", "new_r1", "sites_before", "workers_before", "workers_pct", "name",
+)
+#: Sites added or moved in the current version of the sites layer, where they fall.
+CHANGED_SITE_COLUMNS: tuple[str, ...] = (
+    "site_id", "name", "change", "ring", "near_id", "holder", "dist_km", "workers",
+    "red_flags", "mercury", "armed", "child_lab", "tenure", "lic_type", "moved_km", "seen",
+    "lon", "lat",
+)
+
+# --- set-aside ---------------------------------------------------------------------------
+
+#: Licence type and identifier prefix of the artisanal zone a set-aside scenario creates.
+SET_ASIDE_LIC_TYPE = "asm_zone"
+SET_ASIDE_ID_PREFIX = "SET-ASIDE-"
+
+#: One row per site whose tenure (class or deciding title) the set-aside changes.
+SETASIDE_CHANGE_COLUMNS: tuple[str, ...] = (
+    "site_id", "name", "tenure_before", "tenure_after", "conc_before", "conc_after", "workers",
+    "mercury", "armed", "child_lab", "lon", "lat",
+)
+#: Every site with its tenure before and after (the scenario's ``sites`` layer).
+SETASIDE_SITE_COLUMNS: tuple[str, ...] = (*SETASIDE_CHANGE_COLUMNS, "changed")
+#: One row per title the set-aside changes: the titles ceded from, then the new zone.
+SETASIDE_TITLE_COLUMNS: tuple[str, ...] = (
+    "conc_id", "name", "holder", "lic_type", "area_before_ha", "ceded_ha", "area_after_ha",
+    "overlap_before_ha", "overlap_after_ha", "sites_before", "sites_after", "workers_before",
+    "workers_after",
+)
+#: Sites and workers per tenure class before and after (workers 0 when unknown).
+SETASIDE_TENURE_COLUMNS: tuple[str, ...] = (
+    "tenure", "sites_before", "sites_after", "workers_before", "workers_after",
+)
+#: The set-aside polygon layer of the scenario's export.
+SETASIDE_ZONE_COLUMNS: tuple[str, ...] = (
+    "conc_id", "lic_type", "ceded_from", "drawn_ha", "ceded_ha", "repaired", "geometry",
+)

@@ -21,6 +21,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import geopandas as gpd
@@ -176,8 +177,18 @@ def year_stats(overlaps: Overlaps) -> pd.DataFrame:
     return table[list(YEAR_STAT_COLUMNS)].astype(int).reset_index(drop=True)
 
 
-def totals(overlaps: Overlaps) -> dict[str, object]:
+def totals(
+    overlaps: Overlaps, *, union_areas: Mapping[str, float] | None = None
+) -> dict[str, object]:
     """Headline numbers, union-based: shared land is counted once.
+
+    Parameters
+    ----------
+    overlaps : Overlaps
+    union_areas : dict, optional, keyword-only
+        ``concession_ha``, ``overlap_ha`` and ``site_ha`` when they are known already (a
+        filtered analysis derives them from the whole one, :mod:`geo.subset`); measured here
+        otherwise.
 
     Returns
     -------
@@ -190,8 +201,13 @@ def totals(overlaps: Overlaps) -> dict[str, object]:
     sites = overlaps.sites
     measures = _site_measures(overlaps)
     inside = sites["n_conc"].to_numpy() > 0
-    conc_geoms = np.asarray(overlaps.concessions.geometry.values, dtype=object)
-    footprints = _footprints_of(overlaps)
+    if union_areas is None:
+        union_areas = {
+            "concession_ha": _union_ha(
+                np.asarray(overlaps.concessions.geometry.values, dtype=object)),
+            "overlap_ha": _union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
+            "site_ha": _union_ha(_footprints_of(overlaps)),
+        }
     tenure = sites["tenure"].value_counts().reindex(TENURE_CLASSES, fill_value=0)
     exploitation = (sites["tenure"] == "exploitation").to_numpy()
     result: dict[str, object] = {
@@ -199,9 +215,9 @@ def totals(overlaps: Overlaps) -> dict[str, object]:
         "sites": len(sites),
         "sites_in": int(inside.sum()),
         "sites_in_pct": round(100.0 * float(inside.sum()) / len(sites), 2) if len(sites) else 0.0,
-        "concession_ha": _union_ha(conc_geoms),
-        "overlap_ha": _union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
-        "site_ha": _union_ha(footprints),
+        "concession_ha": float(union_areas["concession_ha"]),
+        "overlap_ha": float(union_areas["overlap_ha"]),
+        "site_ha": float(union_areas["site_ha"]),
         "tenure": {str(k): int(v) for k, v in tenure.items()},
         "workers_in": int(measures.loc[inside, "workers"].sum()),
         "workers_in_exploitation": int(measures.loc[exploitation, "workers"].sum()),

@@ -8,13 +8,16 @@ from streamlit_folium import st_folium
 from geo.i18n import _, label
 from geo.schema import TENURE_CLASSES, TENURE_LABELS
 from ui import maps
-from ui.data import analysis_or_stop, current_filters
+from ui.cluster import offer_cluster_run
+from ui.data import analysis_or_stop, current_filters, map_index
 from ui.format import count, hectares, percent, vega_locale
 from ui.router import require_router
 
 require_router()
 
 st.title(_("Where artisanal mining meets mining concessions"))
+if offer_cluster_run():  # too large for this process: computed on the Dask cluster
+    st.stop()
 key, analysis = analysis_or_stop()
 totals = analysis.totals
 if current_filters().active:
@@ -78,6 +81,7 @@ with left:
     st.altair_chart(chart, width="stretch")
 with right:
     st.subheader(_("Map"))
-    small = maps.small_map(analysis.overlaps.concessions, analysis.overlaps.sites)
+    small = maps.small_map(analysis.overlaps.concessions, analysis.overlaps.sites,
+                           index=map_index(key, analysis))
     st_folium(small, key="overview_map", height=380, returned_objects=[],
               use_container_width=True)

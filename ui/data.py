@@ -3,6 +3,10 @@
 Caches are keyed on content: a stored layer's fingerprint names the workspace and the
 version, so a confirmed upload is seen at once by every session; filters and options complete
 the key. An upload waiting for confirmation stays in its own session.
+
+The engine runs once per pair of layers and options (:func:`geo.subset.prepare`); a filter
+change derives the filtered analysis from that one (:func:`geo.subset.filtered`), which takes
+a fraction of a second even at national scale.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ from geo.pipeline import (
     BUNDLED_SOURCES,
     Analysis,
     Layer,
-    analyse,
     open_seeded_workspace,
     stored_layer,
 )
 from geo.schema import LayerKind
 from geo.stats import group_stats, region_stats, year_stats
 from geo.store import AddResult, UploadMode, Workspace
-from ui import maps, state
+from geo.subset import Basis, filtered, prepare
+from ui import lod, maps, state
 
 LAYER_KINDS: tuple[LayerKind, ...] = ("concessions", "sites")
 DEFAULT_RINGS = "1, 5, 10"
@@ -90,7 +94,7 @@ def commit_upload(layer: Layer, mode: UploadMode) -> AddResult:
 def current_filters() -> Filters:
     """The sidebar's filters as the engine takes them."""
     years = st.session_state.get(state.FILTER_YEARS)
-    bounds = _year_bounds(workspace()["sites"])
+    bounds = year_bounds()
     return Filters(
         holders=tuple(st.session_state.get(state.FILTER_HOLDERS, ())),
         lic_types=tuple(st.session_state.get(state.FILTER_LIC_TYPES, ())),
@@ -120,13 +124,18 @@ def current_radius() -> float | None:
     return radius if radius > 0 else None
 
 
-def analysis_key() -> str:
-    """Content key of the current analysis: layers, filters and options."""
+def basis_key() -> str:
+    """Content key of the unfiltered analysis: layers and options."""
     layers = workspace()
     parts = [layers[k].fingerprint for k in LAYER_KINDS]
-    parts.append(json.dumps(asdict(current_filters()), default=str))
     parts.append(json.dumps([st.session_state.get(state.OPTION_RINGS, DEFAULT_RINGS),
                              current_radius()]))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def analysis_key() -> str:
+    """Content key of the current analysis: layers, filters and options."""
+    parts = [basis_key(), json.dumps(asdict(current_filters()), default=str)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -139,8 +148,9 @@ def current_analysis() -> Analysis:
         When the options are wrong or the filters leave nothing; pages show the message.
     """
     layers = workspace()
-    return _analysis(analysis_key(), layers["concessions"], layers["sites"],
-                     current_filters(), current_rings(), current_radius())
+    basis = _basis(basis_key(), layers["concessions"], layers["sites"], current_rings(),
+                   current_radius())
+    return _analysis(analysis_key(), basis, current_filters())
 
 
 def analysis_or_stop() -> tuple[str, Analysis]:
@@ -154,12 +164,17 @@ def analysis_or_stop() -> tuple[str, Analysis]:
         raise  # unreachable: st.stop ends the run
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _analysis(
-    key: str, _concessions: Layer, _sites: Layer, _filters: Filters,
-    _rings: tuple[float, ...], _radius: float | None,
-) -> Analysis:
-    return analyse(_concessions, _sites, rings_km=_rings, radius_m=_radius, filters=_filters)
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _basis(
+    key: str, _concessions: Layer, _sites: Layer, _rings: tuple[float, ...],
+    _radius: float | None,
+) -> Basis:
+    return prepare(_concessions, _sites, rings_km=_rings, radius_m=_radius)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _analysis(key: str, _basis: Basis, _filters: Filters) -> Analysis:
+    return filtered(_basis, _filters)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -186,8 +201,9 @@ def export_info(analysis: Analysis) -> dict[str, object]:
     )
 
 
-def _year_bounds(sites: Layer) -> tuple[int, int] | None:
-    years = pd.to_datetime(sites.data["seen"], errors="coerce").dt.year.dropna()
+@st.cache_data(max_entries=8, show_spinner=False)
+def _year_bounds(fingerprint: str, _sites: Layer) -> tuple[int, int] | None:
+    years = pd.to_datetime(_sites.data["seen"], errors="coerce").dt.year.dropna()
     if years.empty:
         return None
     return int(years.min()), int(years.max())
@@ -195,7 +211,8 @@ def _year_bounds(sites: Layer) -> tuple[int, int] | None:
 
 def year_bounds() -> tuple[int, int] | None:
     """First and last year of ``seen`` among the current sites, if any."""
-    return _year_bounds(workspace()["sites"])
+    sites = workspace()["sites"]
+    return _year_bounds(sites.fingerprint, sites)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -207,11 +224,27 @@ def concession_rings(key: str, conc_id: str, _analysis: Analysis) -> gpd.GeoData
 
 
 def map_html(key: str, analysis: Analysis) -> bytes:
-    """The full map of an analysis as a standalone, offline HTML page."""
+    """The full map of an analysis as a standalone, offline HTML page (within the map's
+    budget: a national layer is drawn for its whole extent, :mod:`ui.lod`)."""
     overlaps = analysis.overlaps
-    folium_map = maps.overlap_map(concessions_with_stats(analysis), overlaps.sites,
-                                  overlaps.zones, footprints=overlaps.footprints)
+    folium_map = maps.overlap_map(map_concessions(key, analysis), overlaps.sites,
+                                  overlaps.zones, footprints=overlaps.footprints,
+                                  index=map_index(key, analysis))
     return folium_map.get_root().render().encode("utf-8")
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def map_concessions(key: str, _analysis: Analysis) -> gpd.GeoDataFrame:
+    """:func:`concessions_with_stats` of the analysis ``key`` (cached)."""
+    return concessions_with_stats(_analysis)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def map_index(key: str, _analysis: Analysis) -> lod.MapIndex:
+    """What the maps of the analysis ``key`` need to choose features by view (cached)."""
+    overlaps = _analysis.overlaps
+    return maps.map_index(map_concessions(key, _analysis), overlaps.sites, overlaps.zones,
+                          overlaps.footprints)
 
 
 def concessions_with_stats(analysis: Analysis) -> gpd.GeoDataFrame:

@@ -28,6 +28,10 @@ def concession_detail(analysis: Analysis, conc_id: str) -> None:
         return
     row = rows.iloc[0]
     st.subheader(_("Title {title}").format(title=conc_id))
+    # The dossier page shows the selected concession, which this title is.
+    st.page_link("pages/dossier.py", label=_("Open the dossier"), icon=":material/description:",
+                 help=_("This title on one page: map, sites by ring and tenure, red flags, "
+                        "trend by year; download it as a PDF or HTML report."))
     lines = [
         _("**Holder:** {holder}").format(holder=_text(row["holder"])),
         _("**Licence:** {licence}").format(licence=label(LIC_TYPE_LABELS, row["lic_type"])),

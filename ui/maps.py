@@ -42,6 +42,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import branca.element
@@ -57,7 +58,8 @@ from folium.template import Template
 from geo.i18n import N_, _, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES, RED_FLAGS, TENURE_CLASSES, TENURE_LABELS
 from ui import format as fmt
-from ui.offline import OfflineMap, add_pane, offline_map
+from ui import lod
+from ui.offline import OfflineMap, add_pane, make_offline, offline_map
 
 # --- look --------------------------------------------------------------------------------------
 
@@ -93,6 +95,15 @@ DECIMALS = 5
 #: Coarser simplification (about 500 m) and rounding (about 100 m) of the overview thumbnail.
 THUMBNAIL_SIMPLIFY_DEG = 0.005
 THUMBNAIL_DECIMALS = 3
+#: Outline width (px) of the polygons in images, drawn from this zoom on (below, the
+#: polygons are a few pixels wide and fills alone read better).
+IMAGE_LINE_PX = 0.6
+IMAGE_OUTLINE_ZOOM = 8
+#: Site polygons (at most a few hundred metres across) are drawn in images from this zoom
+#: on; below, the site grid or markers show where the sites are.
+SITE_IMAGE_ZOOM = 9
+#: Size (px) of the overview thumbnail, for its level of detail.
+THUMBNAIL_PX = (600, 380)
 #: Share of outlying concessions left out of the initial view, at each end (percent).
 FIT_PERCENTILE = 2.0
 #: Shown for a missing value.
@@ -170,6 +181,8 @@ def overlap_map(
     selected: str | None = None,
     tiles: str | None = None,
     zoom_to_selected: bool = False,
+    view: lod.View | None = None,
+    index: lod.MapIndex | None = None,
 ) -> OfflineMap:
     """The main map: concessions by licence type, overlap zones, artisanal sites, rings.
 
@@ -193,39 +206,122 @@ def overlap_map(
         Basemap tiles (need a connection); default none, the country outlines only.
     zoom_to_selected : bool, keyword-only
         Fit the view to the selected concession instead of all of them.
+    view : lod.View, optional, keyword-only
+        The view the layers are chosen for (:mod:`ui.lod`); default the initial view.
+    index : lod.MapIndex, optional, keyword-only
+        :func:`map_index` of these layers, when it is kept between maps.
 
     Returns
     -------
     OfflineMap
         Layers "Countries", "Concessions", "Overlap zones", "Artisanal sites" and, when
-        ``rings`` is given, "Proximity rings", with a layer control and a legend.
+        ``rings`` is given, "Proximity rings", with a layer control and a legend. Within
+        :data:`ui.lod.MAX_PAYLOAD_BYTES`: large layers are sent for the view only, or as
+        images and a grid of site counts (:mod:`ui.lod`).
     """
+    return overlap_layers(
+        concessions, sites, zones, footprints=footprints, rings=rings, selected=selected,
+        tiles=tiles, zoom_to_selected=zoom_to_selected, view=view, index=index,
+    ).assembled()
+
+
+@dataclass
+class MapLayers:
+    """A map as streamlit-folium takes it: the map, and its layers for one view (passed as
+    ``feature_group_to_add``, so that a new view replaces the layers, not the map).
+
+    Attributes
+    ----------
+    map : OfflineMap
+        Background, panes, legend and initial view.
+    groups : list of folium.FeatureGroup
+        The layers, each made offline.
+    plan : lod.Plan
+        What the layers send for the view.
+    """
+
+    map: OfflineMap
+    groups: list[folium.FeatureGroup]
+    plan: lod.Plan
+
+    def layer_control(self) -> folium.LayerControl:
+        """The layer control of the map and its layers."""
+        return folium.LayerControl(collapsed=False, position="topright")
+
+    def assembled(self) -> OfflineMap:
+        """The map with its layers and layer control: a standalone map."""
+        for group in self.groups:
+            group.add_to(self.map)
+        self.layer_control().add_to(self.map)
+        return self.map
+
+
+def overlap_layers(
+    concessions: gpd.GeoDataFrame,
+    sites: pd.DataFrame,
+    zones: gpd.GeoDataFrame,
+    *,
+    footprints: gpd.GeoSeries | None = None,
+    rings: gpd.GeoDataFrame | None = None,
+    selected: str | None = None,
+    tiles: str | None = None,
+    zoom_to_selected: bool = False,
+    view: lod.View | None = None,
+    index: lod.MapIndex | None = None,
+) -> MapLayers:
+    """:func:`overlap_map` as a map and its layers for ``view`` (see :class:`MapLayers`)."""
+    if index is None:
+        index = map_index(concessions, sites, zones, footprints)
     conc_geoms = _geometries(concessions)
-    bounds = _view_bounds(conc_geoms)
+    bounds = index.fit
     selected_rows = _selected_rows(concessions, selected)
     if zoom_to_selected and selected_rows.any():
         bounds = _view_bounds(conc_geoms[selected_rows], trim=False) or bounds
-    if bounds is None and len(sites):
-        bounds = _point_bounds(sites)
     m = _base_map(bounds, tiles=tiles)
+    lod.ClusterAssets().add_to(m)
+    plan = lod.plan(index, view or lod.View.fitting(bounds))
 
-    _concession_layer(concessions, popup=True).add_to(m)
-    _zone_layer(zones).add_to(m)
-    if selected_rows.any():
-        _outline_layer(conc_geoms[selected_rows]).add_to(m)
+    groups = [_lod_concessions(concessions, index, plan, popup=True),
+              _lod_zones(zones, index, plan)]
     if rings is not None:
-        _ring_layer(rings).add_to(m)
-    _site_layer(sites, footprints).add_to(m)
+        groups.append(_ring_layer(rings))
+    groups.append(_lod_sites(sites, footprints, index, plan))
+    if selected_rows.any():
+        outline = folium.FeatureGroup(name="Selected title", control=False)
+        _outline_layer(conc_geoms[selected_rows]).add_to(outline)
+        groups.append(outline)
+    for group in groups:
+        make_offline(group)
 
     legend = _legend_html(
         sites=True, zones=True, selected=bool(selected_rows.any()), rings=rings is not None,
     )
     Legend(legend).add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    return m
+    return MapLayers(m, groups, plan)
 
 
-def small_map(concessions: gpd.GeoDataFrame, sites: pd.DataFrame) -> OfflineMap:
+def map_index(
+    concessions: gpd.GeoDataFrame,
+    sites: pd.DataFrame,
+    zones: gpd.GeoDataFrame,
+    footprints: gpd.GeoSeries | None = None,
+) -> lod.MapIndex:
+    """What :func:`overlap_map` and :func:`small_map` need to choose features by view
+    (:class:`ui.lod.MapIndex`); worth keeping per analysis."""
+    bounds = _view_bounds(_geometries(concessions))
+    if bounds is None and len(sites):
+        bounds = _point_bounds(sites)
+    tenure = _site_style_index(sites) // 2
+    return lod.MapIndex(
+        concessions, sites, zones, footprints,
+        groups={"concessions": _lic_codes(concessions), "zones": np.zeros(len(zones), int),
+                "site_polygons": tenure},
+        fit=bounds, finest=SIMPLIFY_DEG, decimals=DECIMALS,
+    )
+
+
+def small_map(concessions: gpd.GeoDataFrame, sites: pd.DataFrame, *,
+              index: lod.MapIndex | None = None) -> OfflineMap:
     """Overview thumbnail: concessions by licence type and sites as dots, tooltips only.
 
     Parameters
@@ -234,14 +330,25 @@ def small_map(concessions: gpd.GeoDataFrame, sites: pd.DataFrame) -> OfflineMap:
         Concessions in EPSG:4326 (``conc_id``, ``holder``, ``lic_type``).
     sites : DataFrame
         Sites with ``lon``, ``lat`` and, when computed, ``tenure``.
+    index : lod.MapIndex, optional, keyword-only
+        :func:`map_index` of these layers, when it is kept between maps. When the layers do
+        not fit :data:`ui.lod.MAX_PAYLOAD_BYTES`, the concessions are an image and the sites
+        a grid of counts.
     """
-    bounds = _view_bounds(_geometries(concessions))
-    if bounds is None and len(sites):
-        bounds = _point_bounds(sites)
-    m = _base_map(bounds, tiles=None)
-    _concession_layer(concessions, popup=False, tolerance=THUMBNAIL_SIMPLIFY_DEG,
-                      decimals=THUMBNAIL_DECIMALS).add_to(m)
-    _site_dots(sites).add_to(m)
+    if index is None:
+        empty = gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=4326))
+        index = map_index(concessions, sites, empty)
+    m = _base_map(index.fit, tiles=None)
+    plan = lod.plan(index, lod.View.fitting(index.fit, size=THUMBNAIL_PX))
+    if plan.polygons == "all":
+        _concession_layer(concessions, popup=False, tolerance=THUMBNAIL_SIMPLIFY_DEG,
+                          decimals=THUMBNAIL_DECIMALS).add_to(m)
+        _site_dots(sites).add_to(m)
+    else:
+        _lod_concessions(concessions, index, plan, popup=False).add_to(m)
+        group = folium.FeatureGroup(name=_(LAYER_SITES))
+        _site_grid(index, plan).add_to(group)
+        group.add_to(m)
     Legend(_legend_html(sites=True, zones=False, selected=False, rings=False, compact=True),
            collapsed=True).add_to(m)
     return m
@@ -296,6 +403,24 @@ def clicked_conc_id(returned: Mapping[str, Any] | None) -> str | None:
     if value is None or value == "":
         return None
     return html.unescape(str(value))
+
+
+def clicked_point(returned: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    """``(lat, lon)`` of the last click on a map, from st_folium's return value
+    (``last_clicked``), or None.
+
+    Examples
+    --------
+    >>> clicked_point({"last_clicked": {"lat": -2.5, "lng": 28.25}})
+    (-2.5, 28.25)
+    >>> clicked_point({"last_clicked": None}) is None
+    True
+    """
+    point = (returned or {}).get("last_clicked") or {}
+    try:
+        return float(point["lat"]), float(point["lng"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 # --- the legend --------------------------------------------------------------------------------
@@ -461,7 +586,8 @@ def _concession_layer(concessions: gpd.GeoDataFrame, *, popup: bool,
     return group
 
 
-def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
+def _zone_layer(zones: gpd.GeoDataFrame, *, tolerance: float = SIMPLIFY_DEG,
+                decimals: int = DECIMALS) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name=_(LAYER_ZONES), overlay=True, control=True)
     properties = {
         "kind": ["zone"] * len(zones),
@@ -470,7 +596,8 @@ def _zone_layer(zones: gpd.GeoDataFrame) -> folium.FeatureGroup:
         "holder": _texts(_column(zones, "holder")),
         "lic_type": _labels(_column(zones, "lic_type"), LIC_TYPE_LABELS),
     }
-    collection, kept = _feature_collection(_geometries(zones), properties)
+    collection, kept = _feature_collection(_geometries(zones), properties,
+                                           tolerance=tolerance, decimals=decimals)
     if not kept.size:
         return group
     style = {"color": ZONE_COLOUR, "weight": 1, "opacity": 1.0, "fillColor": ZONE_COLOUR,
@@ -505,8 +632,15 @@ def _ring_layer(rings: gpd.GeoDataFrame) -> folium.FeatureGroup:
     return group
 
 
-def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium.FeatureGroup:
-    """Sites as clustered CircleMarkers at lon/lat, and their polygons where they have one."""
+def _site_layer(
+    sites: pd.DataFrame, footprints: gpd.GeoSeries | None, *,
+    polygons: bool | np.ndarray = True, markers: bool | np.ndarray = True,
+    tolerance: float = SIMPLIFY_DEG, decimals: int = DECIMALS,
+) -> folium.FeatureGroup:
+    """Sites as clustered CircleMarkers at lon/lat, and their polygons where they have one.
+
+    ``polygons`` and ``markers`` (masks over ``sites``, or all/none) choose what is drawn.
+    """
     group = folium.FeatureGroup(name=_(LAYER_SITES), overlay=True, control=True)
     values = _site_values(sites)
     fields = {key: label for key, label in SITE_FIELDS.items() if key in values}
@@ -515,14 +649,14 @@ def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium
 
     if footprints is not None and len(footprints) == len(sites):
         geoms = np.asarray(footprints.values, dtype=object)
-        drawn = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
+        drawn = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms) & polygons
         is_polygon = _column(sites, "is_polygon").astype("boolean").fillna(True)
         is_polygon = is_polygon.to_numpy(dtype=bool)
         # The site's own polygon: every field, in a popup like the marker's.
         _site_area_layer(
             np.where(drawn & is_polygon, geoms, None), style_index, fields,
             {"kind": ["site"] * len(sites), **values, "conc_id": click_conc},
-            popup=True,
+            popup=True, tolerance=tolerance, decimals=decimals,
         ).add_to(group)
         # A point site's footprint circle (radius option): dashed outline, tooltip only; the
         # marker at its centre has the popup.
@@ -530,16 +664,16 @@ def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium
             np.where(drawn & ~is_polygon, geoms, None), style_index, fields,
             {"kind": ["site"] * len(sites), "conc_id": click_conc,
              **{key: values[key] for key in ("site_id", *_site_tooltip_keys(values))}},
-            popup=False,
+            popup=False, tolerance=tolerance, decimals=decimals,
         ).add_to(group)
 
     lon = pd.to_numeric(_column(sites, "lon"), errors="coerce").to_numpy(dtype=float)
     lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(dtype=float)
-    has_point = np.isfinite(lon) & np.isfinite(lat)
+    has_point = np.isfinite(lon) & np.isfinite(lat) & markers
     if has_point.any():
         columns = [values[key] for key in fields]
         rows = [
-            [round(float(lat[i]), DECIMALS), round(float(lon[i]), DECIMALS),
+            [round(float(lat[i]), decimals), round(float(lon[i]), decimals),
              int(style_index[i]), [column[i] for column in columns], click_conc[i]]
             for i in np.flatnonzero(has_point)
         ]
@@ -553,13 +687,15 @@ def _site_layer(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> folium
 def _site_area_layer(
     geoms: np.ndarray, style_index: np.ndarray, fields: Mapping[str, str],
     properties: Mapping[str, Sequence[Any]], *, popup: bool,
+    tolerance: float = SIMPLIFY_DEG, decimals: int = DECIMALS,
 ) -> folium.GeoJson | folium.FeatureGroup:
     """Site polygons (None where a site has none), filled like the site markers.
 
     Without ``popup`` they are footprint circles of point sites: a dashed outline only, so
     the overlap zones they make stay visible under them.
     """
-    collection, kept = _feature_collection(geoms, properties)
+    collection, kept = _feature_collection(geoms, properties, tolerance=tolerance,
+                                           decimals=decimals)
     if not kept.size:
         return folium.FeatureGroup(name=_(LAYER_SITES), control=False)
     styles = [_site_style(index) for index in style_index[kept]]
@@ -577,6 +713,85 @@ def _site_area_layer(
         pane="site_areas", tooltip=_tooltip(fields, _site_tooltip_keys(fields)),
         popup=_popup(fields) if popup else None,
     )
+
+
+def _lod_concessions(concessions: gpd.GeoDataFrame, index: lod.MapIndex, plan: lod.Plan, *,
+                    popup: bool) -> folium.FeatureGroup:
+    """The concessions as ``plan`` says: vector features (all, or those in its window) or
+    an image of its window."""
+    if plan.polygons == "image":
+        group = folium.FeatureGroup(name=_(LAYER_CONCESSIONS), overlay=True, control=True)
+        line = IMAGE_LINE_PX if plan.zoom >= IMAGE_OUTLINE_ZOOM else 0.0
+        styles = {code: lod.Style(colour, 0.35, colour, 0.9, line)
+                  for code, colour in LIC_COLOURS.items()}
+        _image(index, "concessions", plan, styles, pane="concessions").add_to(group)
+        return group
+    rows = plan.rows["concessions"]
+    return _concession_layer(concessions.iloc[rows], popup=popup, tolerance=plan.tolerance,
+                             decimals=plan.decimals)
+
+
+def _lod_zones(zones: gpd.GeoDataFrame, index: lod.MapIndex,
+               plan: lod.Plan) -> folium.FeatureGroup:
+    """The overlap zones as ``plan`` says (see :func:`_lod_concessions`)."""
+    if plan.polygons == "image":
+        group = folium.FeatureGroup(name=_(LAYER_ZONES), overlay=True, control=True)
+        line = IMAGE_LINE_PX if plan.zoom >= IMAGE_OUTLINE_ZOOM else 0.0
+        styles = {"0": lod.Style(ZONE_COLOUR, 0.7, ZONE_COLOUR, 1.0, line)}
+        _image(index, "zones", plan, styles, pane="zones").add_to(group)
+        return group
+    return _zone_layer(zones.iloc[plan.rows["zones"]], tolerance=plan.tolerance,
+                       decimals=plan.decimals)
+
+
+def _lod_sites(sites: pd.DataFrame, footprints: gpd.GeoSeries | None, index: lod.MapIndex,
+               plan: lod.Plan) -> folium.FeatureGroup:
+    """The sites as ``plan`` says: their polygons as vector features or an image, their
+    points as clustered markers or a grid of counts."""
+    polygon_rows = plan.rows.get("site_polygons", np.zeros(0, dtype=int))
+    marker_rows = plan.rows.get("sites", np.zeros(0, dtype=int))
+    rows = np.union1d(polygon_rows, marker_rows).astype(int)
+    shown = sites.iloc[rows].reset_index(drop=True)
+    shown_footprints = None
+    if footprints is not None and len(footprints) == len(sites):
+        shown_footprints = footprints.iloc[rows].reset_index(drop=True)
+    group = _site_layer(shown, shown_footprints, polygons=np.isin(rows, polygon_rows),
+                        markers=np.isin(rows, marker_rows), tolerance=plan.tolerance,
+                        decimals=plan.decimals)
+    if plan.polygons == "image" and plan.zoom >= SITE_IMAGE_ZOOM:
+        styles = {str(tenure): lod.Style(_site_style(2 * tenure)[0], 0.8, "#000000", 0.9,
+                                         IMAGE_LINE_PX)
+                  for tenure in range(len(_STYLE_CLASSES))}
+        _image(index, "site_polygons", plan, styles, pane="site_areas").add_to(group)
+    if plan.sites == "grid":
+        _site_grid(index, plan).add_to(group)
+    return group
+
+
+def _image(index: lod.MapIndex, layer: str, plan: lod.Plan, styles: Mapping[str, lod.Style],
+           *, pane: str) -> branca.element.Element:
+    """An image of ``layer`` over the plan's window (nothing when the window is empty)."""
+    url = index.image(layer, plan.window, plan.zoom, styles)
+    if url is None:
+        return branca.element.Element("")
+    west, south, east, north = plan.window
+    return lod.ImageLayer(url, [[south, west], [north, east]], pane=pane)
+
+
+def _site_grid(index: lod.MapIndex, plan: lod.Plan) -> lod.SiteGrid:
+    """The sites of the plan's window counted on a grid (:func:`ui.lod.site_grid`)."""
+    cells = lod.site_grid(index.lon[index.site_ok], index.lat[index.site_ok],
+                          index.site_inside[index.site_ok], plan.window, plan.zoom)
+    rows = []
+    for cell in cells.itertuples(index=False):
+        size = "small" if cell.sites < 10 else "medium" if cell.sites < 100 else "large"
+        tooltip = _("{count} sites, {inside} inside concessions. Click to zoom in.").format(
+            count=fmt.count(cell.sites), inside=fmt.count(cell.inside))
+        rows.append([round(float(cell.lat), 4), round(float(cell.lon), 4),
+                     html.escape(fmt.count(cell.sites)), size, html.escape(tooltip),
+                     [[round(float(cell.south), 4), round(float(cell.west), 4)],
+                      [round(float(cell.north), 4), round(float(cell.east), 4)]]])
+    return lod.SiteGrid(rows)
 
 
 def _site_dots(sites: pd.DataFrame) -> folium.GeoJson | folium.FeatureGroup:
@@ -692,8 +907,8 @@ def _site_style(index: int) -> tuple[str, float, int]:
 
 def _site_style_index(sites: pd.DataFrame) -> np.ndarray:
     tenure = _column(sites, "tenure").astype(object)
-    position = {name: i for i, name in enumerate(_STYLE_CLASSES)}
-    tenure_index = tenure.map(lambda t: position.get(t, len(_STYLE_CLASSES) - 1))
+    codes = pd.Categorical(tenure, categories=list(_STYLE_CLASSES[:-1])).codes
+    tenure_index = pd.Series(np.where(codes < 0, len(_STYLE_CLASSES) - 1, codes))
     flagged = np.zeros(len(sites), dtype=bool)
     for flag in RED_FLAGS:
         flagged |= _column(sites, flag).astype("boolean").fillna(False).to_numpy(dtype=bool)
@@ -863,21 +1078,23 @@ def _selected_rows(concessions: pd.DataFrame, selected: str | None) -> np.ndarra
 def _view_bounds(geoms: np.ndarray, *, trim: bool = True) -> list[list[float]] | None:
     """[[south, west], [north, east]] of the geometries, far outliers left out.
 
-    Geometries whose representative point lies outside the 2nd-98th percentile of those
-    points' longitudes or latitudes are left out (``trim``); the rest are fitted whole.
+    Geometries whose bounding box's centre lies outside the 2nd-98th percentile of those
+    centres' longitudes or latitudes are left out (``trim``); the rest are fitted whole.
     """
     geoms = np.asarray(geoms, dtype=object)
     geoms = geoms[shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)]
     if not len(geoms):
         return None
+    boxes = shapely.bounds(geoms)
     if trim and len(geoms) > 2:
-        xy = shapely.get_coordinates(shapely.point_on_surface(geoms))
+        xy = (boxes[:, :2] + boxes[:, 2:]) / 2
         low = np.percentile(xy, FIT_PERCENTILE, axis=0, method="lower")
         high = np.percentile(xy, 100 - FIT_PERCENTILE, axis=0, method="higher")
         core = ((xy >= low) & (xy <= high)).all(axis=1)
         if core.any():
-            geoms = geoms[core]
-    west, south, east, north = shapely.total_bounds(geoms)
+            boxes = boxes[core]
+    west, south = boxes[:, 0].min(), boxes[:, 1].min()
+    east, north = boxes[:, 2].max(), boxes[:, 3].max()
     return [[float(south), float(west)], [float(north), float(east)]]
 
 
@@ -886,3 +1103,261 @@ def _point_bounds(sites: pd.DataFrame) -> list[list[float]] | None:
     lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(dtype=float)
     ok = np.isfinite(lon) & np.isfinite(lat)
     return _view_bounds(shapely.points(lon[ok], lat[ok])) if ok.any() else None
+
+
+# --- closure planning map ----------------------------------------------------------------------
+
+#: Colours of the titles by years left before expiry: (lower bound in years, label, colour),
+#: the last bound not above a title's years left wins; negative years left is "Expired".
+YEARS_LEFT_CLASSES: tuple[tuple[float, str, str], ...] = (
+    (-np.inf, N_("Expired"), "#4D4D4D"),  # dark grey
+    (0.0, N_("Under 1 year left"), "#B2182B"),  # dark red: soonest
+    (1.0, N_("1 to 2 years left"), "#E66101"),  # orange
+    (2.0, N_("2 to 5 years left"), "#FDB863"),  # light orange
+    (5.0, N_("5 years or more left"), "#4393C3"),  # blue: furthest
+)
+#: Fields of the closure map's title popups (English, marked; translated when built).
+CLOSURE_FIELDS: dict[str, str] = {
+    "conc_id": N_("Title"),
+    "holder": N_("Holder"),
+    "lic_type": N_("Licence type"),
+    "status": N_("Status"),
+    "expiry": N_("Expiry"),
+    "years_left": N_("Years left"),
+    "sites_in": N_("Sites inside"),
+    "workers_in": N_("Workers inside"),
+    "sites_near": N_("Sites near"),
+    "workers_near": N_("Workers near"),
+}
+CLOSURE_TOOLTIP: tuple[str, ...] = ("conc_id", "holder", "expiry", "years_left")
+
+
+def closure_map(
+    concessions: gpd.GeoDataFrame,
+    sites: pd.DataFrame,
+    *,
+    footprints: gpd.GeoSeries | None = None,
+    tiles: str | None = None,
+) -> OfflineMap:
+    """Titles expiring or expired, coloured by years left, with the sites inside or near.
+
+    Parameters
+    ----------
+    concessions : GeoDataFrame
+        The titles listed (:data:`geo.schema.CLOSURE_COLUMNS` and geometry), EPSG:4326.
+    sites : DataFrame
+        The sites they concern, :data:`geo.schema.SITE_RESULT_COLUMNS` (``lon``/``lat``).
+    footprints : GeoSeries, optional, keyword-only
+        Site polygons aligned by position with ``sites`` (None for point sites).
+    tiles : str, optional, keyword-only
+        Basemap tiles (need a connection); default none, the country outlines only.
+
+    Returns
+    -------
+    OfflineMap
+        Layers "Concessions" and "Artisanal sites", a layer control and a legend. The view
+        fits the titles not yet expired when there are any (expired ones are drawn below
+        them, lighter), else all of them.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> titles = gpd.GeoDataFrame({"conc_id": ["PE 1"], "years_left": [-2.5]},
+    ...                           geometry=[box(28.0, -3.0, 28.1, -2.9)], crs=4326)
+    >>> page = closure_map(titles, pd.DataFrame()).get_root().render()
+    >>> YEARS_LEFT_CLASSES[0][2] in page
+    True
+    """
+    conc_geoms = _geometries(concessions)
+    running = years_left_class(_column(concessions, "years_left")) > 0
+    bounds = _view_bounds(conc_geoms[running]) if running.any() else None
+    bounds = bounds or _view_bounds(conc_geoms)
+    if bounds is None and len(sites):
+        bounds = _point_bounds(sites)
+    m = _base_map(bounds, tiles=tiles)
+    _closure_title_layer(concessions).add_to(m)
+    if len(sites):
+        _site_layer(sites.reset_index(drop=True), footprints).add_to(m)
+    Legend(_closure_legend_html()).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return m
+
+
+def years_left_class(years_left: pd.Series) -> np.ndarray:
+    """Index in :data:`YEARS_LEFT_CLASSES` of each title's years left (missing: expired).
+
+    Examples
+    --------
+    >>> years_left_class(pd.Series([-0.5, 0.0, 1.5, 4.99, 12.0])).tolist()
+    [0, 1, 2, 3, 4]
+    """
+    bounds = np.array([lower for lower, _label, _colour in YEARS_LEFT_CLASSES[1:]])
+    values = pd.to_numeric(years_left, errors="coerce").fillna(-1.0).to_numpy(dtype=float)
+    return np.searchsorted(bounds, values, side="right")
+
+
+def _closure_title_layer(concessions: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    group = folium.FeatureGroup(name=_(LAYER_CONCESSIONS), overlay=True, control=True)
+    classes = years_left_class(_column(concessions, "years_left"))
+    properties = {
+        "kind": ["concession"] * len(concessions),
+        "conc_id": _texts(_column(concessions, "conc_id")),
+        "holder": _texts(_column(concessions, "holder")),
+        "lic_type": [html.escape(label(LIC_TYPE_LABELS, code))
+                     for code in _lic_codes(concessions)],
+        "status": _texts(_column(concessions, "status")),
+        "expiry": _dates(_column(concessions, "expiry")),
+        "years_left": _numbers(_column(concessions, "years_left"), 1),
+        **{key: _counts(_column(concessions, key))
+           for key in ("sites_in", "workers_in", "sites_near", "workers_near")},
+    }
+    # Expired titles first, so the titles still running are drawn over them.
+    order = np.argsort(classes, kind="stable")
+    properties = {key: [values[i] for i in order] for key, values in properties.items()}
+    collection, kept = _feature_collection(_geometries(concessions)[order], properties)
+    if not kept.size:
+        return group
+    expired = classes[order][kept] == 0
+    colours = [YEARS_LEFT_CLASSES[index][2] for index in classes[order][kept]]
+
+    def style(feature: dict) -> dict:
+        colour = colours[feature["id"]]
+        if expired[feature["id"]]:  # in the background: still there, not shouting
+            return {"color": colour, "weight": 0.5, "opacity": 0.7, "fillColor": colour,
+                    "fillOpacity": 0.3}
+        return {"color": "#000000", "weight": 1.5, "opacity": 0.9, "fillColor": colour,
+                "fillOpacity": 0.75}
+
+    folium.GeoJson(
+        collection, name=_(LAYER_CONCESSIONS), control=False, style_function=style,
+        highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.75},
+        pane="concessions", tooltip=_tooltip(CLOSURE_FIELDS, CLOSURE_TOOLTIP),
+        popup=_popup(CLOSURE_FIELDS),
+    ).add_to(group)
+    return group
+
+
+def _closure_legend_html() -> str:
+    def row(swatch: str, text: str) -> str:
+        return f"<div>{swatch}{html.escape(text)}</div>"
+
+    def heading(text: str) -> str:
+        return f'<div style="font-weight:600;margin-top:4px">{html.escape(text)}</div>'
+
+    flags = ", ".join(_(text).lower() for text in RED_FLAGS.values())
+    return "".join([
+        heading(_("Titles (years left before expiry)")),
+        *(row(_swatch(colour, stroke="#000000" if lower >= 0 else colour,
+                      opacity=0.75 if lower >= 0 else 0.3), _(text))
+          for lower, text, colour in YEARS_LEFT_CLASSES),
+        heading(_("Artisanal sites inside or near (fill: tenure)")),
+        *(row(_swatch(TENURE_COLOURS[tenure], stroke="#000000", opacity=0.9, circle=True),
+              label(TENURE_LABELS, tenure))
+          for tenure in TENURE_CLASSES),
+        row(_swatch("#ffffff", stroke="#000000", opacity=0.9, circle=True, weight=3),
+            _("Red flag (thick outline): {flags}").format(flags=flags)),
+    ])
+
+
+def formalisation_map(
+    zones: gpd.GeoDataFrame,
+    sites: pd.DataFrame,
+    *,
+    labels: Mapping[str, str],
+    tiles: str | None = None,
+) -> OfflineMap:
+    """Formalisation candidates: the artisanal zones and the sites by category.
+
+    Parameters
+    ----------
+    zones : GeoDataFrame
+        The artisanal zones (``conc_id``, ``holder``, geometry), EPSG:4326.
+    sites : DataFrame
+        The cadastre list (:data:`geo.schema.FORMALISATION_SITE_COLUMNS`): ``category``,
+        ``lon``/``lat``, ``name``, the red flags.
+    labels : dict, keyword-only
+        ``category -> label`` (English, translated here), in the legend's order:
+        ``free_land`` (yellow, as free land on the main map), ``in_zone`` (green, the
+        artisanal-zone colour), ``near_zone`` (blue, the exploitation-permit colour).
+    tiles : str, optional, keyword-only
+        Basemap tiles (need a connection); default none, the country outlines only.
+
+    Returns
+    -------
+    OfflineMap
+        Layers "Artisanal zones" and "Artisanal sites", a layer control and a legend; the
+        view fits the sites (the zones when there are none).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> zea = gpd.GeoDataFrame({"conc_id": ["ZEA <1>"], "holder": [None]},
+    ...                        geometry=[box(28.0, -3.0, 28.1, -2.9)], crs=4326)
+    >>> listed = pd.DataFrame({"category": ["in_zone"], "name": ["Mine"],
+    ...                        "lon": [28.05], "lat": [-2.95]})
+    >>> page = formalisation_map(zea, listed, labels={"in_zone": "Inside a zone"})
+    >>> "ZEA &lt;1&gt;" in page.get_root().render().replace("\\\\u0026", "&")
+    True
+    """
+    colours = {"free_land": TENURE_COLOURS["unlicensed"], "in_zone": LIC_COLOURS["asm_zone"],
+               "near_zone": LIC_COLOURS["exploitation"]}
+    zone_geoms = _geometries(zones)
+    bounds = _point_bounds(sites) if len(sites) else None
+    m = _base_map(bounds or _view_bounds(zone_geoms), tiles=tiles)
+
+    zone_group = folium.FeatureGroup(name=_("Artisanal zones"), overlay=True, control=True)
+    zone_fields = {"conc_id": N_("Artisanal zone"), "holder": N_("Holder")}
+    collection, kept = _feature_collection(zone_geoms, {
+        "kind": ["zone"] * len(zones), "conc_id": _texts(_column(zones, "conc_id")),
+        "holder": _texts(_column(zones, "holder"))})
+    if kept.size:
+        zone_style = {"color": colours["in_zone"], "weight": 1, "opacity": 0.9,
+                      "fillColor": colours["in_zone"], "fillOpacity": 0.35}
+        folium.GeoJson(collection, name=_("Artisanal zones"), control=False,
+                       style_function=lambda _f: zone_style, pane="concessions",
+                       tooltip=_tooltip(zone_fields, tuple(zone_fields))).add_to(zone_group)
+    zone_group.add_to(m)
+
+    lon = pd.to_numeric(_column(sites, "lon"), errors="coerce").to_numpy(dtype=float)
+    lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(dtype=float)
+    points = shapely.points(lon, lat)
+    points[~(np.isfinite(lon) & np.isfinite(lat))] = None
+    category = _column(sites, "category").astype(object)
+    flagged = np.zeros(len(sites), dtype=bool)
+    for flag in RED_FLAGS:
+        flagged |= _column(sites, flag).astype("boolean").fillna(False).to_numpy(dtype=bool)
+    site_fields = {"name": N_("Site"), "category": N_("Category")}
+    collection, kept = _feature_collection(points, {
+        "kind": ["site"] * len(sites), "site_id": _texts(_column(sites, "site_id")),
+        "name": _texts(_column(sites, "name")), "category": _labels(category, labels)},
+        tolerance=0.0)
+    fills = [colours.get(str(c), SITE_COLOUR) for c in category.to_numpy()[kept]]
+    weights = [2.5 if f else 0.6 for f in flagged[kept]]
+    site_group = folium.FeatureGroup(name=_(LAYER_SITES), overlay=True, control=True)
+    if kept.size:
+        folium.GeoJson(
+            collection, name=_(LAYER_SITES), control=False,
+            style_function=lambda f: {
+                "pane": "site_points", "color": "#000000", "weight": weights[f["id"]],
+                "opacity": 0.9, "fill": True, "fillColor": fills[f["id"]],
+                "fillOpacity": 0.9, "radius": 4},
+            marker=folium.CircleMarker(radius=4),
+            tooltip=_tooltip(site_fields, tuple(site_fields)),
+        ).add_to(site_group)
+    site_group.add_to(m)
+
+    def row(swatch: str, text: str) -> str:
+        return f"<div>{swatch}{html.escape(text)}</div>"
+
+    flags = ", ".join(_(text).lower() for text in RED_FLAGS.values())
+    Legend("".join([
+        row(_swatch(colours["in_zone"], opacity=0.35), _("Artisanal zone")),
+        *(row(_swatch(colours.get(key, SITE_COLOUR), stroke="#000000", opacity=0.9,
+                      circle=True), _(text)) for key, text in labels.items()),
+        row(_swatch("#ffffff", stroke="#000000", opacity=0.9, circle=True, weight=3),
+            _("Red flag (thick outline): {flags}").format(flags=flags)),
+    ])).add_to(m)
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    return m

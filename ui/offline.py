@@ -13,6 +13,9 @@ those links:
   inline ``<script>`` would never run). The images Leaflet's CSS refers to (the layer
   control's icon, the default marker) are inlined into the CSS, and the default marker icon
   is pointed at ``data:`` images, so even a plain ``folium.Marker`` draws.
+* Leaflet.draw (``folium.plugins.Draw``), which no Python package ships, is vendored in
+  ``ui/vendor/leaflet.draw`` (version, origin and licence in its README) and inlined the same
+  way, its toolbar sprites included.
 * jQuery, Bootstrap, glyphicons, Font Awesome and awesome-markers are dropped: none of the
   dashboard's maps use them. An element that does need them (``folium.Popup`` and
   ``keep_in_front`` use jQuery, ``folium.Icon`` awesome-markers, branca colormaps make
@@ -69,6 +72,7 @@ _COUNTRY_DECIMALS = 3
 
 _LEAFLET_DIR = Path(xstatic_leaflet.BASE_DIR)
 _MARKERCLUSTER_DIR = Path(xstatic_markercluster.BASE_DIR)
+_LEAFLET_DRAW_DIR = Path(__file__).resolve().parent / "vendor" / "leaflet.draw"
 #: folium's CDN assets that no map of the dashboard needs; dropped from every element.
 _NOT_NEEDED: frozenset[str] = frozenset({
     "jquery", "bootstrap", "awesome_markers", "bootstrap_css", "glyphicons_css",
@@ -95,7 +99,8 @@ def _script(path: Path) -> str:
 
 
 def _image(path: Path) -> str:
-    return data_uri(path.read_bytes(), "image/png")
+    mime = "image/svg+xml" if path.suffix == ".svg" else "image/png"
+    return data_uri(path.read_bytes(), mime)
 
 
 def _stylesheet(path: Path) -> str:
@@ -128,6 +133,7 @@ def offline_js() -> dict[str, list[tuple[str, str]]]:
         "markerclusterjs": [
             ("markerclusterjs", _script(_MARKERCLUSTER_DIR / "leaflet.markercluster.js")),
         ],
+        "leaflet_draw_js": [("leaflet_draw_js", _script(_LEAFLET_DRAW_DIR / "leaflet.draw.js"))],
     }
 
 
@@ -142,6 +148,9 @@ def offline_css() -> dict[str, list[tuple[str, str]]]:
         "markerclusterdefaultcss": [
             ("markerclusterdefaultcss",
              _stylesheet(_MARKERCLUSTER_DIR / "MarkerCluster.Default.css")),
+        ],
+        "leaflet_draw_css": [
+            ("leaflet_draw_css", _stylesheet(_LEAFLET_DRAW_DIR / "leaflet.draw.css")),
         ],
     }
 

@@ -1,0 +1,679 @@
+"""Level of detail of the large maps: what a map sends for the part of the world in view.
+
+A national cadastre (100,000 titles and as many sites) drawn as vector features is a 90 MB
+page that stalls the browser. The main map and the overview thumbnail send instead, within
+a budget of :data:`MAX_PAYLOAD_BYTES` for the whole page:
+
+* everything, as vector features with their tooltips and popups, when it all fits
+  (the bundled DR Congo data: the map does not depend on the view);
+* otherwise, for the part in view (:class:`View`, from st_folium's ``bounds`` and ``zoom``,
+  widened to a :func:`window` so that small pans change nothing):
+
+  - concessions, overlap zones and site polygons as vector features, simplified to half a
+    screen pixel at that zoom, when those in the window fit; else as images
+    (:func:`raster_png`: drawn here with matplotlib in Web Mercator, one
+    ``L.imageOverlay`` per layer, :class:`ImageLayer`), where a click selects the title
+    under the pointer (:meth:`MapIndex.concession_at`);
+  - sites as clustered markers with popups when those in the window fit, else as a grid of
+    counts (:func:`site_grid`, :class:`SiteGrid`) whose cells zoom in when clicked.
+
+:class:`MapIndex` holds what this needs per analysis (bounds, paths for the images),
+computed once; :func:`plan` decides, per view, what each layer sends. Nothing here imports
+Streamlit.
+
+Examples
+--------
+>>> view = View.fitting([[-5.0, 20.0], [5.0, 30.0]])
+>>> view.zoom
+6
+>>> window(view, (20.0, -5.0, 30.0, 5.0)) == (20.0, -5.0, 30.0, 5.0)
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import branca.element
+import folium.elements
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from folium.plugins import MarkerCluster
+from folium.template import Template
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import PathPatch
+from matplotlib.path import Path
+from PIL import Image
+
+from ui.offline import MAX_ZOOM, MIN_ZOOM
+
+#: The most a page's map may weigh (HTML, scripts and data), in bytes.
+MAX_PAYLOAD_BYTES = 3_000_000
+#: What the map around the layers weighs (Leaflet and its plugins inlined, the country
+#: outlines, the legend): the layers get the rest of :data:`MAX_PAYLOAD_BYTES`.
+BASE_BYTES = 500_000
+#: Estimated bytes per vector feature sent (its properties, tooltip and popup fields) and per
+#: coordinate pair, measured on the maps of the bundled data.
+FEATURE_BYTES: dict[str, int] = {"concessions": 400, "zones": 160, "site_polygons": 360,
+                                 "site_markers": 190}
+COORDINATE_BYTES = 20
+#: Vector features considered at all before the byte estimate (a quick first cut).
+MAX_VECTOR_FEATURES = 12_000
+#: Widest image sent, in pixels per side.
+MAX_IMAGE_PX = 2048
+#: Size (px) of the map assumed before the browser reports its view: the Map page's map.
+ASSUMED_MAP_PX: tuple[int, int] = (800, 620)
+#: Side (px) of a cell of the site grid.
+GRID_CELL_PX = 64
+#: The window is the view widened by this share of its size on each side.
+WINDOW_MARGIN = 0.5
+#: Images kept per analysis (the last views).
+IMAGES_KEPT = 12
+#: zlib level of the images: fast; they are small next to the budget.
+PNG_COMPRESSION = 1
+#: Features smaller than this many pixels across are drawn as their bounding box.
+BOX_PX = 2.0
+
+Detail = Literal["all", "vector", "image"]
+SiteDetail = Literal["all", "markers", "grid"]
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """What a map shows: its bounds (degrees) and zoom level."""
+
+    south: float
+    west: float
+    north: float
+    east: float
+    zoom: int
+
+    @classmethod
+    def from_returned(cls, returned: Mapping[str, Any] | None) -> View | None:
+        """The view in st_folium's return value (``bounds`` and ``zoom``), or None.
+
+        Examples
+        --------
+        >>> View.from_returned({"zoom": 9, "bounds": {"_southWest": {"lat": -3, "lng": 28},
+        ...                                           "_northEast": {"lat": -2, "lng": 29}}})
+        View(south=-3.0, west=28.0, north=-2.0, east=29.0, zoom=9)
+        >>> View.from_returned({"zoom": None, "bounds": None}) is None
+        True
+        """
+        try:
+            bounds = (returned or {})["bounds"]
+            south, west = bounds["_southWest"]["lat"], bounds["_southWest"]["lng"]
+            north, east = bounds["_northEast"]["lat"], bounds["_northEast"]["lng"]
+            zoom = int((returned or {})["zoom"])
+            values = [float(v) for v in (south, west, north, east)]
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not all(math.isfinite(v) for v in values) or values[0] >= values[2]:
+            return None
+        south, west, north, east = values
+        if east <= west:  # across the antimeridian: the whole width
+            west, east = -180.0, 180.0
+        return cls(max(south, -85.0), max(west, -180.0), min(north, 85.0), min(east, 180.0),
+                   int(np.clip(zoom, MIN_ZOOM, MAX_ZOOM)))
+
+    @classmethod
+    def fitting(cls, bounds: Sequence[Sequence[float]] | None,
+                size: tuple[int, int] = ASSUMED_MAP_PX) -> View:
+        """The view Leaflet's ``fitBounds`` shows for ``[[south, west], [north, east]]`` on
+        a map of ``size`` pixels (the whole world without bounds)."""
+        if bounds is None:
+            return cls(-60.0, -180.0, 75.0, 180.0, MIN_ZOOM)
+        (south, west), (north, east) = bounds
+        width = max((east - west) / 360.0 * 256.0, 1e-9)
+        height = max((mercator(north) - mercator(south)) / 360.0 * 256.0, 1e-9)
+        scale = min(size[0] / width, size[1] / height)
+        zoom = int(np.clip(math.floor(math.log2(scale)), MIN_ZOOM, MAX_ZOOM))
+        half_x = size[0] / 2 * degrees_per_pixel(zoom)
+        half_y = size[1] / 2 * degrees_per_pixel(zoom)
+        centre_x, centre_y = (west + east) / 2, (mercator(south) + mercator(north)) / 2
+        return cls(float(inverse_mercator(centre_y - half_y)), centre_x - half_x,
+                   float(inverse_mercator(centre_y + half_y)), centre_x + half_x, zoom)
+
+    @property
+    def pixel(self) -> float:
+        """Degrees of longitude per screen pixel at this zoom."""
+        return degrees_per_pixel(self.zoom)
+
+
+def degrees_per_pixel(zoom: int) -> float:
+    """Degrees of longitude (and of Mercator y) per pixel at ``zoom`` (256-pixel tiles)."""
+    return 360.0 / (256.0 * 2.0 ** zoom)
+
+
+def mercator(lat: Any) -> Any:
+    """Web Mercator y of latitudes, in degrees (equal to longitude degrees on screen)."""
+    clipped = np.clip(np.asarray(lat, dtype=float), -85.0511, 85.0511)
+    return np.degrees(np.log(np.tan(np.pi / 4 + np.radians(clipped) / 2)))
+
+
+def inverse_mercator(y: Any) -> Any:
+    """Latitudes of Web Mercator y given in degrees."""
+    return np.degrees(2 * np.arctan(np.exp(np.radians(np.asarray(y, dtype=float)))) - np.pi / 2)
+
+
+Window = tuple[float, float, float, float]
+
+
+def window(view: View, extent: Window | None) -> Window:
+    """``(west, south, east, north)`` of what a map sends for ``view``.
+
+    The whole data ``extent`` when it fits in :data:`MAX_IMAGE_PX` pixels at the view's
+    zoom; else the view widened by :data:`WINDOW_MARGIN` on each side, its edges snapped
+    to 256-pixel tiles (small pans keep the same window), cut to the extent.
+    """
+    pixel = view.pixel
+    if extent is not None:
+        west, south, east, north = extent
+        wide = (east - west) / pixel
+        tall = (mercator(north) - mercator(south)) / pixel
+        if wide <= MAX_IMAGE_PX and tall <= MAX_IMAGE_PX:
+            return extent
+    tile = 256 * pixel
+    bottom, top = float(mercator(view.south)), float(mercator(view.north))
+    pad_x = (view.east - view.west) * WINDOW_MARGIN
+    pad_y = (top - bottom) * WINDOW_MARGIN
+    west = math.floor((view.west - pad_x) / tile) * tile
+    east = math.ceil((view.east + pad_x) / tile) * tile
+    low = math.floor((bottom - pad_y) / tile) * tile
+    high = math.ceil((top + pad_y) / tile) * tile
+    south, north = float(inverse_mercator(low)), float(inverse_mercator(high))
+    if extent is not None:
+        west, south = max(west, extent[0]), max(south, extent[1])
+        east, north = min(east, extent[2]), min(north, extent[3])
+        if west >= east or south >= north:  # nothing of the data in view
+            west, south, east, north = view.west, view.south, view.east, view.north
+    return (float(west), float(south), float(east), float(north))
+
+
+# --- what each layer sends ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a map sends for one view.
+
+    Attributes
+    ----------
+    polygons : {"all", "vector", "image"}
+        Concessions, overlap zones and site polygons: all of them as vector features, those
+        in ``window`` as vector features, or images of ``window``.
+    sites : {"all", "markers", "grid"}
+        Site points: all as clustered markers, those in ``window`` as clustered markers, or
+        a grid of counts over ``window``.
+    window : (west, south, east, north)
+    zoom : int
+    tolerance : float
+        Simplification (degrees) of the vector features.
+    decimals : int
+        Decimals of their coordinates.
+    rows : dict
+        Positions of the features sent per layer (``concessions``, ``zones``,
+        ``site_polygons``, ``sites``), when vector.
+    """
+
+    polygons: Detail
+    sites: SiteDetail
+    window: Window
+    zoom: int
+    tolerance: float
+    decimals: int
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def left_out(self) -> bool:
+        """True when the map shows less than every feature in full."""
+        return self.polygons == "image" or self.sites == "grid"
+
+
+def precision(zoom: int, finest: float, decimals: int) -> tuple[float, int]:
+    """Simplification tolerance (half a pixel, at least ``finest``) and coordinate decimals
+    (a tenth of a pixel, at most ``decimals``) at ``zoom``.
+
+    Examples
+    --------
+    >>> precision(6, 0.0005, 5)
+    (0.011, 3)
+    >>> precision(14, 0.0005, 5)
+    (0.0005, 5)
+    """
+    pixel = degrees_per_pixel(zoom)
+    tolerance = max(finest, round(pixel / 2, 4 if pixel / 2 < 0.01 else 3))
+    needed = math.ceil(-math.log10(pixel / 10))
+    return tolerance, int(min(decimals, max(needed, 1)))
+
+
+class MapIndex:
+    """What the maps of one analysis need to choose features by view, computed once.
+
+    Parameters
+    ----------
+    concessions : GeoDataFrame
+        Concessions (EPSG:4326) with ``conc_id``, ``lic_type`` and ``area_ha``.
+    sites : DataFrame
+        Sites with ``lon``, ``lat``, ``tenure``.
+    zones : GeoDataFrame
+        Overlap zones.
+    footprints : GeoSeries, optional
+        Site polygons aligned with ``sites``.
+    groups : dict
+        Per polygon layer (``concessions``, ``zones``, ``site_polygons``), the style group of
+        each feature in the images (e.g. the licence type).
+    fit : [[south, west], [north, east]] or None
+        The map's initial view.
+    finest : float
+        The finest simplification sent (degrees).
+    decimals : int
+        The most coordinate decimals sent.
+    """
+
+    def __init__(self, concessions: gpd.GeoDataFrame, sites: pd.DataFrame,
+                 zones: gpd.GeoDataFrame, footprints: gpd.GeoSeries | None, *,
+                 groups: Mapping[str, np.ndarray], fit: list[list[float]] | None,
+                 finest: float, decimals: int) -> None:
+        self.finest, self.decimals, self.fit = finest, decimals, fit
+        self.groups: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            layer: pd.factorize(np.asarray(values, dtype=object).astype(str))
+            for layer, values in groups.items()
+        }
+        self.geoms: dict[str, np.ndarray] = {
+            "concessions": _lonlat(concessions),
+            "zones": _lonlat(zones),
+            "site_polygons": _site_polygons(sites, footprints),
+        }
+        self.bounds = {name: shapely.bounds(geoms) for name, geoms in self.geoms.items()}
+        self.lon = pd.to_numeric(_column(sites, "lon"), errors="coerce").to_numpy(float)
+        self.lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(float)
+        self.site_ok = np.isfinite(self.lon) & np.isfinite(self.lat)
+        self.site_inside = (pd.to_numeric(_column(sites, "n_conc"), errors="coerce")
+                            .fillna(0).to_numpy() > 0)
+        self.conc_ids = _column(concessions, "conc_id").astype(str).to_numpy()
+        self.conc_area = pd.to_numeric(_column(concessions, "area_ha"),
+                                       errors="coerce").fillna(np.inf).to_numpy(float)
+        self.extent = _extent([*self.bounds.values()], self.lon[self.site_ok],
+                              self.lat[self.site_ok])
+        self._all: Plan | None = None
+        self._images: dict[tuple[str, Window, int], str | None] = {}
+
+    def rows(self, layer: str, box: Window) -> np.ndarray:
+        """Positions of the features of ``layer`` whose bounding box meets ``box``: every
+        feature that intersects it, and a few beside it."""
+        if layer == "sites":
+            west, south, east, north = box
+            inside = (self.site_ok & (self.lon >= west) & (self.lon <= east)
+                      & (self.lat >= south) & (self.lat <= north))
+            return np.flatnonzero(inside)
+        bounds = self.bounds[layer]
+        west, south, east, north = box
+        meets = ((bounds[:, 0] <= east) & (bounds[:, 2] >= west)
+                 & (bounds[:, 1] <= north) & (bounds[:, 3] >= south))
+        return np.flatnonzero(meets)
+
+    def vector_bytes(self, rows: Mapping[str, np.ndarray], tolerance: float) -> float:
+        """Estimated bytes of the vector features ``rows`` simplified to ``tolerance``."""
+        total = FEATURE_BYTES["site_markers"] * len(rows.get("sites", ()))
+        for layer in ("concessions", "zones", "site_polygons"):
+            chosen = self.geoms[layer][rows.get(layer, np.zeros(0, dtype=int))]
+            chosen = chosen[shapely.is_geometry(chosen)]
+            if not len(chosen):
+                continue
+            simple = shapely.simplify(chosen, tolerance, preserve_topology=True)
+            total += FEATURE_BYTES[layer] * len(chosen)
+            total += COORDINATE_BYTES * float(shapely.get_num_coordinates(simple).sum())
+        return total
+
+    def concession_at(self, lat: float, lon: float) -> str | None:
+        """``conc_id`` of the concession under a point (the smallest when several overlap
+        there), or None."""
+        near = self.rows("concessions", (lon, lat, lon, lat))
+        if not len(near):
+            return None
+        hit = near[shapely.contains_xy(self.geoms["concessions"][near], lon, lat)]
+        if not len(hit):
+            return None
+        return str(self.conc_ids[hit[np.argmin(self.conc_area[hit])]])
+
+    def image(self, layer: str, box: Window, zoom: int,
+              styles: Mapping[str, Style]) -> str | None:
+        """The ``data:`` URI of a PNG of ``layer`` over ``box`` at ``zoom``
+        (:func:`raster_png`, ``styles`` per group; the same for a layer at every call), or
+        None when nothing of it is there. The last few are kept.
+
+        Features under :data:`BOX_PX` pixels across are drawn as their bounding boxes,
+        the others with their rings.
+        """
+        key = (layer, box, zoom)
+        if key not in self._images:
+            rows = self.rows(layer, box)
+            bounds = self.bounds[layer][rows]
+            size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
+            small = size < BOX_PX * degrees_per_pixel(zoom)
+            codes, names = self.groups[layer]
+            paths = _compound_paths(self.geoms[layer][rows[~small]], codes[rows[~small]],
+                                    boxes=bounds[small], box_groups=codes[rows[small]])
+            png = raster_png([(str(names[code]), xy, kinds) for code, xy, kinds in paths],
+                             styles, box, zoom)
+            while len(self._images) >= IMAGES_KEPT:
+                self._images.pop(next(iter(self._images)))
+            self._images[key] = None if png is None else png_uri(png)
+        return self._images[key]
+
+
+def plan(index: MapIndex, view: View, *,
+         budget: float = MAX_PAYLOAD_BYTES - BASE_BYTES) -> Plan:
+    """What the map sends for ``view`` within ``budget`` bytes: see the module's
+    description."""
+    everything = index._all
+    if everything is None:
+        everything = index._all = _plan_all(index, budget)
+    if everything.polygons == "all":
+        return everything
+    box = window(view, index.extent)
+    tolerance, decimals = precision(view.zoom, index.finest, index.decimals)
+    site_rows = index.rows("sites", box)
+    sites: SiteDetail = "markers"
+    site_bytes = FEATURE_BYTES["site_markers"] * len(site_rows)
+    if len(site_rows) > MAX_VECTOR_FEATURES or site_bytes > budget / 3:
+        sites, site_bytes = "grid", 0.0
+    rows = {layer: index.rows(layer, box) for layer in ("concessions", "zones",
+                                                        "site_polygons")}
+    polygons: Detail = "vector"
+    if (sum(len(r) for r in rows.values()) > MAX_VECTOR_FEATURES
+            or index.vector_bytes(rows, tolerance) + site_bytes > budget):
+        polygons, rows = "image", {}
+    if sites == "markers":
+        rows["sites"] = site_rows
+    return Plan(polygons, sites, box, view.zoom, tolerance, decimals, rows)
+
+
+def _plan_all(index: MapIndex, budget: float) -> Plan:
+    """Everything as vector features when it fits ``budget``; else a "not all" marker."""
+    everything = {layer: np.flatnonzero(shapely.is_geometry(geoms))
+                  for layer, geoms in index.geoms.items()}
+    everything["sites"] = np.flatnonzero(index.site_ok)
+    extent = index.extent or (-180.0, -85.0, 180.0, 85.0)
+    count = sum(len(rows) for rows in everything.values())
+    if count <= 2 * MAX_VECTOR_FEATURES and index.vector_bytes(everything,
+                                                               index.finest) <= budget:
+        return Plan("all", "all", extent, MIN_ZOOM, index.finest, index.decimals, everything)
+    return Plan("image", "grid", extent, MIN_ZOOM, index.finest, index.decimals)
+
+
+# --- images of polygon layers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Style:
+    """Fill and outline of one group of features in an image."""
+
+    fill: str
+    fill_opacity: float
+    line: str
+    line_opacity: float
+    line_px: float
+
+
+def raster_png(paths: Sequence[tuple[str, np.ndarray, np.ndarray]],
+               styles: Mapping[str, Style], box: Window, zoom: int) -> bytes | None:
+    """A PNG of ``paths`` (from :meth:`MapIndex.paths`) over ``box`` at ``zoom``, or None
+    when nothing is drawn.
+
+    The image's rows are even steps of Web Mercator y, as Leaflet stretches an
+    ``imageOverlay`` between its corners; its width is at most :data:`MAX_IMAGE_PX`.
+    """
+    west, south, east, north = box
+    bottom, top = float(mercator(south)), float(mercator(north))
+    pixel = max(degrees_per_pixel(zoom), (east - west) / MAX_IMAGE_PX,
+                (top - bottom) / MAX_IMAGE_PX)
+    width = max(1, math.ceil((east - west) / pixel))
+    height = max(1, math.ceil((top - bottom) / pixel))
+    figure = Figure(figsize=(width / 72, height / 72), dpi=72)
+    figure.patch.set_alpha(0.0)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
+    axes.set_axis_off()
+    axes.set_xlim(west, east)
+    axes.set_ylim(bottom, top)
+    drawn = False
+    for name, xy, codes in paths:
+        style = styles.get(name)
+        if style is None or not len(xy):
+            continue
+        patch = PathPatch(
+            Path(xy, codes), transform=axes.transData,
+            facecolor=to_rgba(style.fill, style.fill_opacity),
+            edgecolor=to_rgba(style.line, style.line_opacity), linewidth=style.line_px,
+        )
+        axes.add_artist(patch)
+        drawn = True
+    if not drawn:
+        return None
+    canvas.draw()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba()), "RGBA")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
+    return buffer.getvalue()
+
+
+def png_uri(png: bytes) -> str:
+    """A PNG as a ``data:`` URI (no request leaves the page)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+class ImageLayer(branca.element.MacroElement):
+    """An image over ``bounds`` ``[[south, west], [north, east]]`` in a Leaflet pane, not
+    clickable (clicks reach the map)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        L.imageOverlay({{ this.url|tojson }}, {{ this.bounds|tojson }}, {
+            opacity: {{ this.opacity|tojson }}, pane: {{ this.pane|tojson }},
+            interactive: false
+        }).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, url: str, bounds: list[list[float]], *, pane: str,
+                 opacity: float = 1.0) -> None:
+        super().__init__()
+        self._name = "ImageLayer"
+        self.url, self.bounds, self.pane, self.opacity = url, bounds, pane, opacity
+
+
+def _compound_paths(
+    geoms: np.ndarray, groups: np.ndarray, *, boxes: np.ndarray | None = None,
+    box_groups: np.ndarray | None = None,
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """One matplotlib compound path per group (integer ``groups``, one per feature): every
+    ring of its features, exterior rings counter-clockwise and holes clockwise (so the
+    non-zero rule leaves holes empty and fills overlaps once), and the rectangles ``boxes``
+    (``minx, miny, maxx, maxy``, groups ``box_groups``); y in Mercator degrees."""
+    xy, codes, vertex_group = _ring_vertices(geoms, groups)
+    if boxes is not None and box_groups is not None and len(boxes):
+        corners = boxes[:, [0, 1, 2, 1, 2, 3, 0, 3, 0, 1]].reshape(-1, 2)
+        box_codes = np.tile(np.array([Path.MOVETO, *[Path.LINETO] * 4], dtype=np.uint8),
+                            len(boxes))
+        xy = np.concatenate([xy, corners])
+        codes = np.concatenate([codes, box_codes])
+        vertex_group = np.concatenate([vertex_group, np.repeat(box_groups, 5)])
+    if not len(xy):
+        return []
+    xy[:, 1] = mercator(xy[:, 1])
+    order = np.argsort(vertex_group, kind="stable")
+    values, starts = np.unique(vertex_group[order], return_index=True)
+    ends = np.r_[starts[1:], len(order)]
+    return [(int(value), xy[order[start:end]], codes[order[start:end]])
+            for value, start, end in zip(values, starts, ends, strict=True)]
+
+
+def _ring_vertices(geoms: np.ndarray,
+                   groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices (lon, lat), path codes and group (of ``groups``, integers per feature) of
+    every ring of ``geoms``, exterior rings counter-clockwise and holes clockwise."""
+    present = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
+    polygons, owner = shapely.get_parts(geoms[present], return_index=True)
+    owner = np.flatnonzero(present)[owner]
+    rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
+    exterior = np.r_[True, ring_polygon[1:] != ring_polygon[:-1]]
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    if not len(xy):
+        return np.zeros((0, 2)), np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=int)
+    starts = np.flatnonzero(np.r_[True, ring_of[1:] != ring_of[:-1]])
+    ends = np.r_[starts[1:], len(xy)]
+    # Signed area of each ring (shoelace): positive when counter-clockwise.
+    following = np.roll(np.arange(len(xy)), -1)
+    following[ends - 1] = starts
+    cross = xy[:, 0] * xy[following, 1] - xy[following, 0] * xy[:, 1]
+    signed = np.add.reduceat(cross, starts)
+    flip = (signed > 0) != exterior[ring_of[starts]]
+    order = np.arange(len(xy))
+    flipped_vertex = np.repeat(flip, ends - starts)
+    position = order - np.repeat(starts, ends - starts)
+    reversed_order = np.repeat(ends - 1, ends - starts) - position
+    order[flipped_vertex] = reversed_order[flipped_vertex]
+    codes = np.full(len(xy), Path.LINETO, dtype=np.uint8)
+    codes[starts] = Path.MOVETO
+    vertex_group = np.asarray(groups, dtype=int)[owner[ring_polygon[ring_of]]]
+    return xy[order], codes, vertex_group
+
+
+# --- the site grid -----------------------------------------------------------------------------
+
+
+def site_grid(lon: np.ndarray, lat: np.ndarray, inside: np.ndarray, box: Window,
+              zoom: int) -> pd.DataFrame:
+    """Sites counted on a grid of :data:`GRID_CELL_PX`-pixel cells over ``box``.
+
+    Returns
+    -------
+    DataFrame
+        One row per cell with sites: ``lat``, ``lon`` (the mean position of its sites),
+        ``sites``, ``inside`` (of them, inside a concession) and the cell's ``south``,
+        ``west``, ``north``, ``east``.
+    """
+    west, south, east, north = box
+    keep = (lon >= west) & (lon <= east) & (lat >= south) & (lat <= north)
+    lon, lat, inside = lon[keep], lat[keep], inside[keep]
+    cell = GRID_CELL_PX * degrees_per_pixel(zoom)
+    bottom = float(mercator(south))
+    column = np.floor((lon - west) / cell).astype(np.int64)
+    row = np.floor((mercator(lat) - bottom) / cell).astype(np.int64)
+    key = row * (int((east - west) / cell) + 2) + column
+    cells, which = np.unique(key, return_inverse=True)
+    sites = np.bincount(which)
+    first = np.zeros(len(cells), dtype=int)
+    first[which[::-1]] = np.arange(len(which))[::-1]
+    row, column = row[first], column[first]
+    return pd.DataFrame({
+        "lat": np.bincount(which, weights=lat) / sites,
+        "lon": np.bincount(which, weights=lon) / sites,
+        "sites": sites,
+        "inside": np.bincount(which, weights=inside.astype(float)).astype(int),
+        "south": inverse_mercator(bottom + row * cell),
+        "west": west + column * cell,
+        "north": inverse_mercator(bottom + (row + 1) * cell),
+        "east": west + (column + 1) * cell,
+    })
+
+
+class SiteGrid(folium.elements.JSCSSMixin, branca.element.MacroElement):
+    """Cells of :func:`site_grid` as cluster icons (Leaflet.markercluster's look) with a
+    tooltip; a click zooms to the cell.
+
+    ``rows`` are ``[lat, lon, count label, size class, tooltip, [[s, w], [n, e]]]`` with
+    the label and tooltip already HTML-escaped.
+    """
+
+    default_js = list(MarkerCluster.default_js)
+    default_css = list(MarkerCluster.default_css)
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var layer = {{ this._parent.get_name() }};
+            {{ this.rows|tojson }}.forEach(function (row) {
+                var icon = L.divIcon({
+                    html: "<div><span>" + row[2] + "</span></div>",
+                    className: "marker-cluster marker-cluster-" + row[3],
+                    iconSize: L.point(40, 40)
+                });
+                var marker = L.marker([row[0], row[1]], {icon: icon, pane: "site_points"});
+                marker.bindTooltip(row[4], {className: "foliumtooltip"});
+                marker.on("click", function () {
+                    if (marker._map) { marker._map.fitBounds(row[5]); }
+                });
+                layer.addLayer(marker);
+            });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        super().__init__()
+        self._name = "SiteGrid"
+        self.rows = rows
+
+
+class ClusterAssets(folium.elements.JSCSSMixin, branca.element.MacroElement):
+    """Nothing drawn: makes a map load Leaflet.markercluster from the start, for the layers
+    st_folium adds to it later (it loads scripts only when a map is first shown)."""
+
+    default_js = SiteGrid.default_js
+    default_css = SiteGrid.default_css
+    _template = Template("{% macro script(this, kwargs) %}{% endmacro %}")
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    if name in frame:
+        return frame[name].reset_index(drop=True)
+    return pd.Series([None] * len(frame), dtype=object)
+
+
+def _lonlat(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
+    series = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+    if series.crs is not None and not series.crs.equals("EPSG:4326"):
+        series = series.to_crs(4326)
+    return np.asarray(series.values, dtype=object)
+
+
+def _site_polygons(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> np.ndarray:
+    """The site polygons (and footprint circles) aligned with ``sites``; None elsewhere."""
+    if footprints is None or len(footprints) != len(sites):
+        return np.full(len(sites), None, dtype=object)
+    return _lonlat(footprints)
+
+
+def _extent(bounds: Sequence[np.ndarray], lon: np.ndarray,
+            lat: np.ndarray) -> Window | None:
+    boxes = [b[np.isfinite(b).all(axis=1)] for b in bounds]
+    boxes = [b for b in boxes if len(b)]
+    if len(lon):
+        boxes.append(np.column_stack([lon, lat, lon, lat]))
+    if not boxes:
+        return None
+    every = np.concatenate(boxes)
+    return (float(every[:, 0].min()), float(every[:, 1].min()),
+            float(every[:, 2].max()), float(every[:, 3].max()))
