@@ -135,20 +135,20 @@ def main() -> None:
     timings["speed_up"] = timings["wall_s"].iloc[0] / timings["wall_s"]
     lines = [f"## {args.size} on a Dask cluster — {dt.datetime.now().isoformat(timespec='seconds')}",
              "", "Machine: " + ", ".join(f"{k} {v}" for k, v in machine().items()), "",
-             f"Data: {conc} and {sites} (bench/generate.py --size {args.size}); "
-             f"partition rows {args.partition_rows}; a local cluster of worker processes "
-             "with one thread each, started per run (start-up not counted).", "",
+             (f"Data: {conc} and {sites} (bench/generate.py --size {args.size}); "
+              f"partition rows {args.partition_rows}; a local cluster of worker processes "
+              "with one thread each, started per run (start-up not counted)."), "",
              _table(timings.drop(columns=["max_worker_peak_mib"])), ""]
     if args.compare:
         stats = measured([PYTHON, "-m", "geo", "overlap", str(conc), str(sites), "-o",
                           str(work / "one")], work / "one.log")
         agreement = compare(work / "one", work / f"cluster-{runs[-1]['workers']}")
         differing = agreement[agreement["differ"] > 0]
-        lines += [f"Single-machine engine: {stats['wall_s']:.2f} s, peak "
-                  f"{stats['peak_mib']:,.0f} MiB.", "",
-                  f"Agreement with the single-machine engine ({len(agreement)} columns and "
-                  f"totals compared; areas within {TOLERANCE} relative, the rest equal): "
-                  + ("every value agrees." if differing.empty else "differences below."), ""]
+        lines += [(f"Single-machine engine: {stats['wall_s']:.2f} s, peak "
+                   f"{stats['peak_mib']:,.0f} MiB."), "",
+                  (f"Agreement with the single-machine engine ({len(agreement)} columns and "
+                   f"totals compared; areas within {TOLERANCE} relative, the rest equal): "
+                   + ("every value agrees." if differing.empty else "differences below.")), ""]
         if not differing.empty:
             lines += [_table(differing), ""]
         worst = agreement[agreement["max_rel_diff"].notna()]["max_rel_diff"].max()

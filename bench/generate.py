@@ -307,8 +307,12 @@ def generate_tiled(size: str, out: Path, seed: int = 6) -> dict[str, object]:
     n_conc, n_poly, _n_point = SIZES[size]
     boxes = tiles(size)
     started = time.perf_counter()
-    conc_counts = np.diff(np.linspace(0, n_conc, len(boxes) + 1).round().astype(int))
-    site_counts = np.diff(np.linspace(0, n_poly, len(boxes) + 1).round().astype(int))
+    # Counts in proportion to each tile's area on the ground (a degree of longitude shrinks
+    # with latitude), so that titles cover about the same share of every tile.
+    weight = np.cos(np.radians([(b[1] + b[3]) / 2 for b in boxes]))
+    share = np.concatenate([[0.0], np.cumsum(weight) / weight.sum()])
+    conc_counts = np.diff((share * n_conc).round().astype(int))
+    site_counts = np.diff((share * n_poly).round().astype(int))
     for kind in ("concessions", "sites"):
         (out / kind).mkdir(parents=True, exist_ok=True)
         for old in (out / kind).glob("part.*.parquet"):
@@ -320,8 +324,8 @@ def generate_tiled(size: str, out: Path, seed: int = 6) -> dict[str, object]:
         rng = np.random.default_rng([seed, n_conc, number])
         conc = concessions(rng, int(n_c), box)
         prefix = conc["licence_id"].str.extract(r"^([A-Z]+)")[0]
-        conc["licence_id"] = prefix + " " + pd.Series(
-            (np.arange(conc_done + 1, conc_done + n_c + 1) * 7 + 1000)).astype(str).to_numpy()
+        numbers = np.arange(conc_done + 1, conc_done + n_c + 1) * 7 + 1000
+        conc["licence_id"] = prefix + " " + pd.Series(numbers).astype(str).to_numpy()
         site = sites(rng, int(n_s), 0, box)
         site["site_id"] = np.char.add(
             "SP", np.char.zfill(np.arange(site_done + 1, site_done + n_s + 1).astype(str), 6)

@@ -246,7 +246,7 @@ def _source_text(layer: Layer) -> str:
 
 
 def _run_overlap_on_cluster(args: argparse.Namespace, rings: tuple[float, ...]) -> int:
-    from geo import distributed  # Dask is imported only when asked for
+    from geo import distributed  # noqa: PLC0415  (Dask is imported only when asked for)
 
     sources: dict[str, str] | None = None
     if args.workspace is not None:

@@ -46,7 +46,7 @@ import pandas as pd
 import pyogrio
 
 from geo.errors import SchemaError
-from geo.export import _csv_text, _spreadsheet_safe, method_note
+from geo.export import csv_text, method_note
 from geo.i18n import _
 from geo.overlap import Overlaps
 from geo.schema import (
@@ -240,27 +240,10 @@ def pack_bytes(overlaps: Overlaps, info: Mapping[str, object]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, table in tables.items():
-            archive.writestr(f"{name}.csv", _csv_text(table))
+            archive.writestr(f"{name}.csv", csv_text(table))
         archive.writestr(PACK_GEOPACKAGE, _geopackage(overlaps, tables, note))
         archive.writestr("METHOD.txt", note)
     return buffer.getvalue()
-
-
-def workbook_bytes(table: pd.DataFrame, sites: pd.DataFrame, note: str) -> bytes:
-    """One view's table, its sites and the method note as an Excel workbook; text that
-    looks like a formula is neutralised."""
-    buffer = io.BytesIO()
-    sheets = {"table": table, "sites": sites,
-              "method": pd.DataFrame({"method": note.splitlines()})}
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for name, frame in sheets.items():
-            _spreadsheet_safe(frame).to_excel(writer, sheet_name=name, index=False)
-    return buffer.getvalue()
-
-
-def table_csv(table: pd.DataFrame) -> bytes:
-    """A table as CSV (UTF-8), text that looks like a formula neutralised."""
-    return _csv_text(table).encode("utf-8")
 
 
 # --- helpers -----------------------------------------------------------------------------

@@ -64,7 +64,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import dask
 import dask.dataframe as dd
@@ -77,10 +77,10 @@ import pyproj
 import shapely
 from dask.utils import parse_timedelta
 from dask_geopandas.hilbert_distance import _hilbert_distance
-from distributed import Client, Future, LocalCluster, Variable, wait, worker_client
+from distributed import Client, Future, LocalCluster, Variable, as_completed, wait, worker_client
 
 from geo.errors import ClusterError, CRSError, GeometryError, LayerReadError
-from geo.export import _csv_text, _json_default, summary
+from geo.export import _json_default, csv_text, summary
 from geo.i18n import _
 from geo.io import read_layer
 from geo.measure import area_ha
@@ -130,7 +130,7 @@ DEFAULT_PARTITION_ROWS = 20_000
 #: Workers of a local cluster when none is asked for.
 DEFAULT_LOCAL_WORKERS = 2
 #: With more zones than this, ``zones/`` (partitioned GeoParquet) is written besides zones.gpkg.
-LARGE_ZONE_COUNT = 100_000
+LARGE_ZONE_COUNT = 20_000
 #: The row of each feature in its whole layer (0-based), carried through every partition.
 ROW = "_row"
 #: Sort key of the spatial partitioning.
@@ -150,7 +150,7 @@ _PANDAS_DTYPES = {"dataframe.convert-string": False}
 
 #: ``progress(fraction, stage)`` callback: fraction of the run done (0-1) and a stage name.
 Progress = Callable[[float, str], None]
-Source = str | os.PathLike[str] | gpd.GeoDataFrame
+Source: TypeAlias = str | os.PathLike[str] | gpd.GeoDataFrame
 
 
 # --- connecting ---------------------------------------------------------------------------
@@ -354,8 +354,6 @@ class _Steps:
         if self.progress is None:
             wait(list(futures))
         else:
-            from distributed import as_completed
-
             for count, _future in enumerate(as_completed(list(futures)), start=1):
                 self.at(stage, count / len(futures))
         for future in futures:
@@ -582,7 +580,7 @@ def _raw_partitions(
                 _("{path} has no coordinate reference system; name the one its coordinates "
                   "are in (--concessions-crs or --sites-crs, e.g. EPSG:4326).").format(path=text)
             )
-        return client.compute(frame.to_delayed())  # type: ignore[no-any-return]
+        return client.compute(frame.to_delayed())
     return _scatter_frame(client, read_layer(path, crs=crs), rows)
 
 
@@ -599,7 +597,7 @@ def _read_geoparquet(path: str) -> Any:
 def _scatter_frame(client: Client, frame: gpd.GeoDataFrame, rows: int) -> list[Future]:
     starts = range(0, max(len(frame), 1), rows)
     pieces = [frame.iloc[start:start + rows] for start in starts]
-    return client.scatter(pieces)  # type: ignore[no-any-return]
+    return client.scatter(pieces)
 
 
 def _to_wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -919,7 +917,7 @@ def _overlap_partition(
     overlaps = compute_overlaps(conc, sites, rings_km=rings, radius_m=radius_m)
     facts = _partition_facts(overlaps, conc, sites)
     light = Overlaps(
-        concessions=pd.DataFrame(overlaps.concessions.drop(columns="geometry")),  # type: ignore[arg-type]
+        concessions=pd.DataFrame(overlaps.concessions.drop(columns="geometry")),
         sites=overlaps.sites[["site_id", "workers", *RED_FLAGS]].copy(),
         zones=overlaps.zones, pairs=overlaps.pairs,
         footprints=gpd.GeoSeries([], crs=4326), rings_km=overlaps.rings_km,
@@ -1132,7 +1130,7 @@ def _concession_table(result: _PartitionOverlaps, demoted: pd.DataFrame) -> pd.D
         pairs.loc[hit, ["inside", "dist_km", "ring"]] = [False, 0.0, 1]
         pairs = pairs.astype({"inside": bool, "ring": int})
     table = concession_stats(Overlaps(
-        concessions=overlaps.concessions, sites=overlaps.sites, zones=overlaps.zones,  # type: ignore[arg-type]
+        concessions=overlaps.concessions, sites=overlaps.sites, zones=overlaps.zones,
         pairs=pairs, footprints=overlaps.footprints, rings_km=overlaps.rings_km,
         radius_m=overlaps.radius_m,
     ))
@@ -1206,7 +1204,7 @@ def _totals(
         "tenure": {str(k): int(v) for k, v in tenure.items()},
     }
     # The keys in the order geo.stats.totals gives them; the other counts are sums.
-    return {key: merged[key] if key in merged else int(sum(c[key] for c in counted))  # type: ignore[call-overload]
+    return {key: merged[key] if key in merged else int(sum(c[key] for c in counted))
             for key in counted[0]}
 
 
@@ -1250,9 +1248,13 @@ def union_area_ha(client: Client, parts: Sequence[Future]) -> float:
     for i in np.flatnonzero(present):
         for j in np.flatnonzero(present):
             if j > i and _meets(bounds[j][None, :], bounds[i])[0]:
-                edges.append((i, j, client.submit(_cross_pairs, prepared[i], prepared[j],
-                                                  pure=False)))
-    crossing = _crossing_groups([(i, j, f.result()) for i, j, f in edges])
+                # Only the features in the two partitions' common box can overlap.
+                box = (*np.maximum(bounds[i][:2], bounds[j][:2]),
+                       *np.minimum(bounds[i][2:], bounds[j][2:]))
+                a = client.submit(_in_box, prepared[i], box, pure=False)
+                b = client.submit(_in_box, prepared[j], box, pure=False)
+                edges.append((i, j, client.submit(_cross_pairs, a, b, pure=False)))
+    crossing = _crossing_groups([(int(i), int(j), f.result()) for i, j, f in edges])
     sums = client.gather([
         client.submit(_union_local, prepared[i], crossing.get(i, {}), pure=False)
         for i in range(len(prepared))
@@ -1282,6 +1284,12 @@ def _prepared_bounds(part: _UnionPart) -> list[float]:
     if len(part.geoms) == 0:
         return [np.nan] * 4
     return [float(v) for v in shapely.total_bounds(part.geoms)]
+
+
+def _in_box(part: _UnionPart, box: Sequence[float]) -> _UnionPart:
+    """The features of ``part`` whose bounds meet ``box``."""
+    hits = np.flatnonzero(_meets(shapely.bounds(part.geoms), box))
+    return _UnionPart(part.geoms[hits], part.labels[hits])
 
 
 def _cross_pairs(a: _UnionPart, b: _UnionPart) -> np.ndarray:
@@ -1428,7 +1436,7 @@ def _write_csv(client: Client, ordered: list[Any], path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
         first = True
         for part in _computed_in_order(client, ordered):
-            text = _csv_text(part.reset_index(drop=True))
+            text = csv_text(part.reset_index(drop=True))
             if first:
                 out.write(text)
                 first = False
@@ -1518,12 +1526,12 @@ __all__ = [
     "ClusterResult",
     "analyse_on_cluster",
     "background_run",
-    "start_client",
     "cluster_client",
     "cluster_summary",
     "overlap_on_cluster",
     "read_progress",
     "search_box",
+    "start_client",
     "union_area_ha",
     "write_cluster_outputs",
     "write_partitioned",

@@ -29,6 +29,7 @@ import pyogrio
 import pyproj
 import shapely
 
+from geo.errors import SchemaError
 from geo.i18n import N_, _
 from geo.measure import AREA_METHOD
 from geo.pipeline import Analysis
@@ -36,6 +37,7 @@ from geo.stats import group_stats, region_stats, year_stats
 from geo.validate import ValidationReport
 
 ExportFormat = Literal["csv", "xlsx", "geojson", "gpkg", "shapefile"]
+TableFormat = Literal["csv", "xlsx"]
 #: File name suffix and MIME type of each download.
 EXPORT_FILES: dict[ExportFormat, tuple[str, str]] = {
     "csv": ("_csv.zip", "application/zip"),
@@ -43,6 +45,10 @@ EXPORT_FILES: dict[ExportFormat, tuple[str, str]] = {
     "geojson": ("_zones.geojson", "application/geo+json"),
     "gpkg": (".gpkg", "application/geopackage+sqlite3"),
     "shapefile": ("_shp.zip", "application/zip"),
+}
+#: File name suffix and MIME type of each table download (:func:`tables_bytes`).
+TABLE_FILES: dict[TableFormat, tuple[str, str]] = {
+    "csv": EXPORT_FILES["csv"], "xlsx": EXPORT_FILES["xlsx"],
 }
 #: Shapefile field names are at most 10 characters.
 SHAPEFILE_NAMES: dict[str, str] = {
@@ -147,11 +153,46 @@ def write_outputs(analysis: Analysis, outdir: str | Path, info: Mapping[str, obj
     for name in ("concessions", "sites"):
         path = out / f"{name}.csv"
         table = analysis.concession_table if name == "concessions" else analysis.overlaps.sites
-        path.write_text(_csv_text(table), encoding="utf-8")
+        path.write_text(csv_text(table), encoding="utf-8")
         written.append(path)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(info, indent=2, default=_json_default), encoding="utf-8")
     return [*written, summary_path]
+
+
+def tables_bytes(tables: Mapping[str, pd.DataFrame], fmt: TableFormat, note: str) -> bytes:
+    """Tables as one download carrying a method note.
+
+    ``csv`` is a zip of ``<name>.csv`` per table and ``METHOD.txt``; ``xlsx`` has a sheet
+    per table (names cut to 31 characters) and a ``method`` sheet. Text cells that a
+    spreadsheet would run as a formula are neutralised.
+
+    Raises
+    ------
+    SchemaError
+        ``fmt`` is neither ``csv`` nor ``xlsx``.
+    """
+    buffer = io.BytesIO()
+    if fmt == "csv":
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, table in tables.items():
+                archive.writestr(f"{name}.csv", csv_text(table))
+            archive.writestr("METHOD.txt", note)
+    elif fmt == "xlsx":
+        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+            for name, table in tables.items():
+                spreadsheet_safe(table).to_excel(writer, sheet_name=name[:31], index=False)
+            method = pd.DataFrame({"method": note.splitlines()})
+            spreadsheet_safe(method).to_excel(writer, sheet_name="method", index=False)
+    else:
+        raise SchemaError(
+            _("Table downloads are 'csv' or 'xlsx', got {fmt}.").format(fmt=repr(fmt)))
+    return buffer.getvalue()
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """A table as CSV (UTF-8), text that looks like a formula neutralised."""
+    return csv_text(table).encode("utf-8")
 
 
 def export_bytes(
@@ -175,22 +216,11 @@ def export_bytes(
 
 
 def _csv_zip(analysis: Analysis, info: Mapping[str, object]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, table in tables(analysis).items():
-            archive.writestr(f"{name}.csv", _csv_text(table))
-        archive.writestr("METHOD.txt", method_note(info))
-    return buffer.getvalue()
+    return tables_bytes(tables(analysis), "csv", method_note(info))
 
 
 def _xlsx(analysis: Analysis, info: Mapping[str, object]) -> bytes:
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for name, table in tables(analysis).items():
-            _spreadsheet_safe(table).to_excel(writer, sheet_name=name[:31], index=False)
-        note = pd.DataFrame({"method": method_note(info).splitlines()})
-        _spreadsheet_safe(note).to_excel(writer, sheet_name="method", index=False)
-    return buffer.getvalue()
+    return tables_bytes(tables(analysis), "xlsx", method_note(info))
 
 
 def _geojson(analysis: Analysis, info: Mapping[str, object]) -> bytes:
@@ -258,11 +288,12 @@ def _shapefile_ready(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def _csv_text(table: pd.DataFrame) -> str:
-    return _spreadsheet_safe(table).to_csv(index=False, date_format="%Y-%m-%d")
+def csv_text(table: pd.DataFrame) -> str:
+    """A table as CSV text, dates as YYYY-MM-DD, formula-looking text neutralised."""
+    return spreadsheet_safe(table).to_csv(index=False, date_format="%Y-%m-%d")
 
 
-def _spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
+def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     """Prefix with ``'`` every text cell a spreadsheet would take as a formula."""
     out = table.copy()
     for column in out.columns:

@@ -32,7 +32,6 @@ Examples
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -42,7 +41,6 @@ import pandas as pd
 import shapely
 
 from geo.errors import SchemaError
-from geo.export import _csv_text, _spreadsheet_safe
 from geo.i18n import N_, _
 from geo.overlap import Overlaps, _inside_pairs, _ring_pairs
 from geo.pipeline import DATA_DIR, Layer, load_layer
@@ -191,22 +189,10 @@ def classify_sites(
                          "zone_km": np.round(zone_km, 3)})
 
 
-def workbook_bytes(result: Formalisation, note: str) -> bytes:
-    """The view as an Excel workbook: the cadastre list, the categories, the provinces and
-    a ``method`` sheet holding ``note``; text that looks like a formula is neutralised."""
-    buffer = io.BytesIO()
-    sheets = {"sites": result.sites, "categories": result.categories,
-              "provinces": result.provinces,
-              "method": pd.DataFrame({"method": note.splitlines()})}
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        for name, table in sheets.items():
-            _spreadsheet_safe(table).to_excel(writer, sheet_name=name, index=False)
-    return buffer.getvalue()
-
-
-def list_csv(result: Formalisation) -> bytes:
-    """The cadastre list as CSV (UTF-8), text that looks like a formula neutralised."""
-    return _csv_text(result.sites).encode("utf-8")
+def workbook_tables(result: Formalisation) -> dict[str, pd.DataFrame]:
+    """The view's tables for a workbook: the cadastre list, the categories, the provinces."""
+    return {"sites": result.sites, "categories": result.categories,
+            "provinces": result.provinces}
 
 
 def formalisation_note(distance_km: float, zone_source: str) -> str:

@@ -45,32 +45,23 @@ Examples
 
 from __future__ import annotations
 
-import io
-import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from geo.errors import SchemaError
-from geo.export import _csv_text, _spreadsheet_safe, method_note
 from geo.i18n import _
 from geo.overlap import Overlaps
 from geo.schema import RED_FLAGS, indicator_columns
 from geo.stats import _percent, _site_measures, _union_area_by
 
 IndicatorGroup = Literal["holder", "province"]
-TableFormat = Literal["csv", "xlsx"]
 #: Name of the group of concessions without a holder or a province.
 UNKNOWN = "(unknown)"
 #: Default length of the "recent" period of the trend, in calendar years.
 DEFAULT_RECENT_YEARS = 3
-#: File name suffix and MIME type of each table download.
-TABLE_FILES: dict[TableFormat, tuple[str, str]] = {
-    "csv": ("_csv.zip", "application/zip"),
-    "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-}
 _FLAG_COUNTS = {"mercury": "mercury_in", "armed": "armed_in", "child_lab": "child_in"}
 
 
@@ -213,38 +204,6 @@ def indicator_note(by: IndicatorGroup, *, start_year: int | None,
                        "its rings report (ties: alphabetical), else (unknown)."))
     lines.append(_("Ranked by overlap (ha), then sites inside."))
     return lines
-
-
-def table_bytes(
-    table: pd.DataFrame, fmt: TableFormat, info: Mapping[str, object], *,
-    name: str, notes: Sequence[str] = (),
-) -> bytes:
-    """One table as a download carrying the method note (:func:`geo.export.method_note`)
-    followed by ``notes``.
-
-    ``csv`` is a zip of ``<name>.csv`` and ``METHOD.txt``; ``xlsx`` has a sheet ``name`` and
-    a ``method`` sheet. Text cells a spreadsheet would run as formulas are neutralised.
-    """
-    note = method_note(info) + "".join(f"{line}\n" for line in notes)
-    if fmt == "csv":
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{name}.csv", _csv_text(table))
-            archive.writestr("METHOD.txt", note)
-        return buffer.getvalue()
-    if fmt == "xlsx":
-        buffer = io.BytesIO()
-        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            _spreadsheet_safe(table).to_excel(writer, sheet_name=name[:31], index=False)
-            lines = pd.DataFrame({"method": note.splitlines()})
-            _spreadsheet_safe(lines).to_excel(writer, sheet_name="method", index=False)
-        return buffer.getvalue()
-    raise SchemaError(
-        _("Table downloads are 'csv' or 'xlsx', got {fmt}.").format(fmt=repr(fmt))
-    )
-
-
-# --- helpers -----------------------------------------------------------------------------
 
 
 def _area_columns(overlaps: Overlaps, keys: np.ndarray) -> pd.DataFrame:

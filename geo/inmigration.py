@@ -53,20 +53,16 @@ Examples
 
 from __future__ import annotations
 
-import io
 import os
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import shapely
 
 from geo.errors import LayerReadError, SchemaError
-from geo.export import _csv_text, _spreadsheet_safe, method_note
 from geo.i18n import _
 from geo.measure import GEOD
 from geo.overlap import Overlaps
@@ -91,12 +87,6 @@ from geo.store import Workspace
 BUNDLED_VISITS = DATA_DIR / "drc" / "ipis_asm_visits.csv"
 #: Years in the default growth window: the last this many years with data.
 DEFAULT_WINDOW_YEARS = 3
-TableFormat = Literal["csv", "xlsx"]
-#: File name suffix and MIME type of each table download.
-TABLE_FILES: dict[TableFormat, tuple[str, str]] = {
-    "csv": ("_csv.zip", "application/zip"),
-    "xlsx": (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-}
 
 
 # --- visits ------------------------------------------------------------------------------
@@ -524,37 +514,6 @@ def changed_sites(
 
 
 # --- downloads ---------------------------------------------------------------------------
-
-
-def table_bytes(
-    table: pd.DataFrame, fmt: TableFormat, info: Mapping[str, object], *, name: str
-) -> bytes:
-    """One table of this view as a download carrying the method note and the definitions.
-
-    ``csv`` is a zip of ``<name>.csv`` and ``METHOD.txt``; ``xlsx`` has a sheet ``name`` and
-    a ``method`` sheet. ``info`` is a :func:`geo.export.summary` dict.
-
-    Raises
-    ------
-    SchemaError
-        ``fmt`` is neither ``csv`` nor ``xlsx``.
-    """
-    note = method_note(info) + definitions()
-    if fmt == "csv":
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{name}.csv", _csv_text(table))
-            archive.writestr("METHOD.txt", note)
-        return buffer.getvalue()
-    if fmt == "xlsx":
-        buffer = io.BytesIO()
-        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            _spreadsheet_safe(table).to_excel(writer, sheet_name=name[:31], index=False)
-            lines = pd.DataFrame({"method": note.splitlines()})
-            _spreadsheet_safe(lines).to_excel(writer, sheet_name="method", index=False)
-        return buffer.getvalue()
-    raise SchemaError(
-        _("Table downloads are 'csv' or 'xlsx', got {fmt}.").format(fmt=repr(fmt)))
 
 
 def definitions() -> str:

@@ -36,6 +36,7 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -169,8 +170,13 @@ def _overlaps_and_parts(
     *,
     rings_km: tuple[float, ...],
     radius_m: float | None,
+    known: ConcessionIndex | None = None,
 ) -> tuple[Overlaps, _Parts]:
-    """:func:`compute_overlaps`, and the parts a subset of the layers can be derived from."""
+    """:func:`compute_overlaps`, and the parts a subset of the layers can be derived from.
+
+    ``known`` is a :class:`ConcessionIndex` of these concessions, kept from an earlier
+    analysis.
+    """
     rings = _check_options(rings_km, radius_m)
     _check_layers(concessions, sites)
     conc_geoms = np.asarray(concessions.geometry.values, dtype=object)
@@ -184,11 +190,11 @@ def _overlaps_and_parts(
     footprints = _footprints(site_geoms, radius_m)
     piece_conc, piece_site, pieces = _zone_pieces(conc_geoms, footprints)
     zones = _zones_of(concessions, piece_conc, pieces)
-    near, nearest = _ring_pairs(conc_geoms, site_geoms, inside, rings)
+    near, nearest = _ring_pairs(conc_geoms, site_geoms, inside, rings, known)
     pairs = pd.concat([inside, near], ignore_index=True)[list(PAIR_COLUMNS)]
 
     with_area = concessions.copy()
-    with_area["area_ha"] = area_ha(conc_geoms)
+    with_area["area_ha"] = area_ha(conc_geoms) if known is None else known.area_ha
     site_table = _site_table(sites, site_geoms, footprints, inside, conc_rank, conc_ids,
                              nearest)
     overlaps = Overlaps(
@@ -382,6 +388,7 @@ def _ring_pairs(
     site_geoms: np.ndarray,
     inside: pd.DataFrame,
     rings: tuple[float, ...],
+    known: ConcessionIndex | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ring pairs within the outer ring, and each site's nearest concession.
 
@@ -399,7 +406,8 @@ def _ring_pairs(
     nearest = pd.DataFrame({"conc": -1, "dist_km": np.nan}, index=range(len(site_geoms)))
     for epsg, rows in utm_groups(site_geoms):
         local_sites = to_crs(site_geoms[rows], epsg)
-        conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg, outer_m)
+        conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg,
+                                                     outer_m, known)
         tree = shapely.STRtree(local_geoms)
         s, c = tree.query(local_sites, predicate="dwithin", distance=outer_m * _SEARCH_MARGIN)
         km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
@@ -419,8 +427,8 @@ def _ring_pairs(
     candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         {"site": pd.Series(dtype=int), "conc": pd.Series(dtype=int), "dist_km": []}
     )
-    closest = candidates.sort_values(["dist_km", "conc"]).drop_duplicates("site")
-    closest = closest.set_index("site")
+    closest = (candidates.sort_values(["dist_km", "conc"]).drop_duplicates("site")
+               .set_index("site"))
     known = nearest.loc[closest.index, "dist_km"]
     closer = closest.index[(closest["dist_km"] < known) | known.isna()]
     nearest.loc[closer, ["conc", "dist_km"]] = closest.loc[closer, ["conc", "dist_km"]]
@@ -436,19 +444,80 @@ def _ring_pairs(
 
 
 def _local_concessions(
-    conc_geoms: np.ndarray, group_sites: np.ndarray, epsg: int, outer_m: float
+    conc_geoms: np.ndarray, group_sites: np.ndarray, epsg: int, outer_m: float,
+    known: ConcessionIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Concessions worth projecting into this zone: all of them (small layers) or nearby."""
+    """Concessions worth projecting into this zone: all of them (small layers) or nearby.
+
+    ``known`` (of these ``conc_geoms``) supplies the spatial index and the projections
+    already made.
+    """
     if len(conc_geoms) <= 5000:
         index = np.arange(len(conc_geoms))
     else:
         pad = outer_m / 1000.0 / 100.0 + 1.0  # degrees; generous at any latitude below 80
         minx, miny, maxx, maxy = shapely.total_bounds(group_sites)
         area = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
-        index = shapely.STRtree(conc_geoms).query(area)
+        tree = known.tree if known is not None else shapely.STRtree(conc_geoms)
+        index = tree.query(area)
         if len(index) == 0:
             index = np.arange(len(conc_geoms))
+    if known is not None:
+        return index, known.projected(epsg, index)
     return index, to_crs(conc_geoms[index], epsg)
+
+
+class ConcessionIndex:
+    """What the engine computes from the concessions alone, kept for analyses of the same
+    concessions with other sites (:func:`geo.subset.prepare`): their areas (ha), their
+    spatial index and their projections into each UTM zone, made as they are needed.
+
+    Every value is the one the engine computes without it.
+
+    Parameters
+    ----------
+    conc_geoms : ndarray of geometries
+        The concessions' geometries (EPSG:4326), in the layer's order.
+    """
+
+    def __init__(self, conc_geoms: np.ndarray) -> None:
+        self.geoms = np.asarray(conc_geoms, dtype=object)
+        self.area_ha = area_ha(self.geoms)
+        self._tree: shapely.STRtree | None = None
+        self._projected: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()
+        self._whole: ConcessionIndex | None = None
+        self._positions = np.arange(len(self.geoms))
+
+    def part(self, keep: np.ndarray) -> ConcessionIndex:
+        """The index of the concessions ``keep`` (a mask), sharing the projections."""
+        part = ConcessionIndex.__new__(ConcessionIndex)
+        part.geoms, part.area_ha = self.geoms[keep], self.area_ha[keep]
+        part._tree, part._projected, part._lock = None, {}, threading.Lock()
+        part._whole = self._whole or self
+        part._positions = self._positions[keep]
+        return part
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """The spatial index of the geometries."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.geoms)
+        return self._tree
+
+    def projected(self, epsg: int, index: np.ndarray) -> np.ndarray:
+        """The geometries at ``index`` in the UTM zone ``epsg``."""
+        if self._whole is not None:
+            return self._whole.projected(epsg, self._positions[index])
+        with self._lock:
+            done, geoms = self._projected.setdefault(
+                epsg, (np.zeros(len(self.geoms), dtype=bool),
+                       np.empty(len(self.geoms), dtype=object)))
+            missing = index[~done[index]]
+            if len(missing):
+                geoms[missing] = to_crs(self.geoms[missing], epsg)
+                done[missing] = True
+            return geoms[index]
 
 
 def _site_table(

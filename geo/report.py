@@ -13,7 +13,7 @@ their cells and repeat their headings over page breaks. The maps and charts are 
 matplotlib's Agg renderer, without pyplot.
 
 Numbers, areas, percentages and dates follow the language with Babel's CLDR data, in the
-same forms as the dashboard (``ui.format``): ``12,346 ha`` in English, ``12 346 ha`` in French.
+same forms as the dashboard (``geo.format``): ``12,346 ha`` in English, ``12 346 ha`` in French.
 
 Examples
 --------
@@ -44,9 +44,6 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
-from babel import Locale
-from babel.dates import format_date
-from babel.numbers import format_decimal, format_percent
 from fpdf import FPDF, FontFace
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -55,6 +52,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from geo import format as fmt
 from geo.dossier import Dossier
 from geo.export import method_note
 from geo.i18n import _, get_language, label
@@ -77,8 +75,6 @@ CHART_SIZE_IN = (8.0, 3.2)
 DPI = 150
 #: Shown for a missing value.
 MISSING = "\u2014"
-#: Between a number and its unit, so ``12 ha`` never breaks across lines.
-UNIT_SPACE = "\u00a0"
 #: The PDF's fonts: DejaVu Sans, shipped with matplotlib.
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 PDF_FONT = "DejaVu"
@@ -243,34 +239,34 @@ def _facts(dossier: Dossier) -> _Table:
         (_("Holder"), dossier.holder or _("unknown")),
         (_("Licence type"), label(LIC_TYPE_LABELS, dossier.lic_type)),
         (_("Status"), dossier.status or _("unknown")),
-        (_("Expiry"), _date(dossier.expiry) or _("unknown")),
+        (_("Expiry"), fmt.date(dossier.expiry) or _("unknown")),
     ]
     if dossier.province:
         rows.append((_("Province"), dossier.province))
     rows += [
-        (_("Area"), _hectares(dossier.area_ha)),
+        (_("Area"), fmt.hectares(dossier.area_ha)),
         (_("Overlap with artisanal sites"),
-         _("{area} ({share} of the title)").format(area=_hectares(dossier.overlap_ha),
-                                                   share=_percent(dossier.overlap_pct))),
-        (_("Sites inside"), _count(dossier.sites_in)),
-        (_("Workers at the sites inside"), _count(dossier.workers_in)),
-        (_("Sites inside with a red flag"), _count(dossier.flagged_in)),
-        (_("Sites within {distance} km, outside the title").format(distance=_decimal(outer)),
-         _count(dossier.sites_near)),
-        (_("Workers at those sites"), _count(dossier.workers_near)),
+         _("{area} ({share} of the title)").format(area=fmt.hectares(dossier.overlap_ha),
+                                                   share=fmt.percent(dossier.overlap_pct))),
+        (_("Sites inside"), fmt.count(dossier.sites_in)),
+        (_("Workers at the sites inside"), fmt.count(dossier.workers_in)),
+        (_("Sites inside with a red flag"), fmt.count(dossier.flagged_in)),
+        (_("Sites within {distance} km, outside the title").format(distance=fmt.decimal(outer)),
+         fmt.count(dossier.sites_near)),
+        (_("Workers at those sites"), fmt.count(dossier.workers_near)),
     ]
     return _Table((), tuple(rows), (False, False), (2, 3), plain=True)
 
 
 def _ring_table(dossier: Dossier) -> _Table:
     rows: list[tuple[str, ...]] = [
-        (ring_label(row.ring, dossier.rings_km), _count(row.sites), _count(row.workers),
-         _count(row.mercury), _count(row.armed), _count(row.child_lab))
+        (ring_label(row.ring, dossier.rings_km), fmt.count(row.sites), fmt.count(row.workers),
+         fmt.count(row.mercury), fmt.count(row.armed), fmt.count(row.child_lab))
         for row in dossier.by_ring.itertuples(index=False)
     ]
-    rows.append((_("Total"), _count(dossier.by_ring["sites"].sum()),
-                 _count(dossier.by_ring["workers"].sum()),
-                 *(_count(dossier.by_ring[flag].sum()) for flag in RED_FLAGS)))
+    rows.append((_("Total"), fmt.count(dossier.by_ring["sites"].sum()),
+                 fmt.count(dossier.by_ring["workers"].sum()),
+                 *(fmt.count(dossier.by_ring[flag].sum()) for flag in RED_FLAGS)))
     headings = (_("Where"), _("Sites"), _("Workers"), *(_(text) for text in RED_FLAGS.values()))
     return _Table(headings, tuple(rows), (False, *[True] * 5), (3, 1.2, 1.4, 1.6, 1.6, 1.6))
 
@@ -279,7 +275,7 @@ def _tenure_table(dossier: Dossier) -> _Table:
     table = dossier.by_tenure
     site_columns = [c for c in table.columns if c.startswith("sites_")]
     shown = table[table[site_columns].sum(axis=1) > 0]
-    outer = _decimal(dossier.rings_km[-1])
+    outer = fmt.decimal(dossier.rings_km[-1])
     headings = (
         _("Tenure class"),
         *(ring_label(k, dossier.rings_km) for k in range(len(site_columns))),
@@ -287,8 +283,8 @@ def _tenure_table(dossier: Dossier) -> _Table:
         _("Workers within {distance} km").format(distance=outer),
     )
     rows = tuple(
-        (label(TENURE_LABELS, row["tenure"]), *(_count(row[c]) for c in site_columns),
-         _count(row["workers_in"]), _count(row["workers_near"]))
+        (label(TENURE_LABELS, row["tenure"]), *(fmt.count(row[c]) for c in site_columns),
+         fmt.count(row["workers_in"]), fmt.count(row["workers_near"]))
         for _index, row in shown.iterrows()
     )
     n = len(site_columns)
@@ -296,14 +292,14 @@ def _tenure_table(dossier: Dossier) -> _Table:
 
 
 def _flag_section(dossier: Dossier) -> _Section:
-    outer = _decimal(dossier.rings_km[-1])
+    outer = fmt.decimal(dossier.rings_km[-1])
     headings = (_("Red flag"), _("Sites inside"),
                 _("Sites within {distance} km").format(distance=outer),
                 _("Workers inside"), _("Workers within {distance} km").format(distance=outer),
                 _("Sites where not recorded"))
     rows = tuple(
-        (label(RED_FLAGS, row.flag), _count(row.sites_in), _count(row.sites_near),
-         _count(row.workers_in), _count(row.workers_near), _count(row.not_recorded))
+        (label(RED_FLAGS, row.flag), fmt.count(row.sites_in), fmt.count(row.sites_near),
+         fmt.count(row.workers_in), fmt.count(row.workers_near), fmt.count(row.not_recorded))
         for row in dossier.flags.itertuples(index=False)
     )
     return _Section(
@@ -337,21 +333,21 @@ def _year_section(dossier: Dossier, chart: bytes | None) -> _Section:
                                              "to show."),))
     table = dossier.by_year
     site_columns = [c for c in table.columns if c.startswith("sites_")]
-    outer = _decimal(dossier.rings_km[-1])
+    outer = fmt.decimal(dossier.rings_km[-1])
     headings = (
         _("Year"), *(ring_label(k, dossier.rings_km) for k in range(len(site_columns))),
         _("Workers inside"), _("Workers within {distance} km").format(distance=outer),
     )
     rows = tuple(
-        (str(row["year"]), *(_count(row[c]) for c in site_columns), _count(row["workers_in"]),
-         _count(row["workers_near"]))
+        (str(row["year"]), *(fmt.count(row[c]) for c in site_columns), fmt.count(row["workers_in"]),
+         fmt.count(row["workers_near"]))
         for _index, row in table.iterrows()
     )
     paragraphs = [_("Sites by the year they were first seen, inside the title and in each "
                     "ring, with their workers as last recorded.")]
     if dossier.undated:
         paragraphs.append(_("{count} sites have no date and are not counted here.").format(
-            count=_count(dossier.undated)))
+            count=fmt.count(dossier.undated)))
     n = len(site_columns)
     return _Section(
         title, paragraphs=tuple(paragraphs), image=chart,
@@ -366,13 +362,13 @@ def _sites_section(dossier: Dossier) -> _Section:
     if sites.empty:
         return _Section(title, paragraphs=(
             _("No artisanal site lies inside this title or within {distance} km of it.").format(
-                distance=_decimal(dossier.rings_km[-1])),))
+                distance=fmt.decimal(dossier.rings_km[-1])),))
     flags = _flag_text(sites)
     rows = tuple(
         (str(row.site_id), _text(row.name), ring_label(row.ring, dossier.rings_km),
-         _number(row.dist_km, 2), _workers(row.workers), flags[i],
-         label(TENURE_LABELS, row.tenure), _date(row.first_seen) or MISSING,
-         _date(row.seen) or MISSING)
+         fmt.number(row.dist_km, 2), _workers(row.workers), flags[i],
+         label(TENURE_LABELS, row.tenure), fmt.date(row.first_seen) or MISSING,
+         fmt.date(row.seen) or MISSING)
         for i, row in enumerate(sites.itertuples(index=False))
     )
     headings = (_("Site"), _("Name"), _("Where"), _("Distance (km)"), _("Workers"),
@@ -412,8 +408,8 @@ def ring_label(ring: Any, rings_km: Sequence[float]) -> str:
     if ring == 0:
         return _("Inside")
     edges = [0.0, *rings_km]
-    return _("{inner}-{outer} km").format(inner=_decimal(edges[ring - 1]),
-                                          outer=_decimal(edges[ring]))
+    return _("{inner}-{outer} km").format(inner=fmt.decimal(edges[ring - 1]),
+                                          outer=fmt.decimal(edges[ring]))
 
 
 def _flag_text(sites: pd.DataFrame) -> list[str]:
@@ -436,37 +432,7 @@ def _text(value: object) -> str:
 
 def _workers(value: object) -> str:
     number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
-    return MISSING if pd.isna(number) else _count(number)
-
-
-def _number(value: Any, decimals: int = 0) -> str:
-    pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
-    return format_decimal(value, format=pattern, locale=get_language())
-
-
-def _count(value: Any) -> str:
-    return _number(int(value))
-
-
-def _decimal(value: float) -> str:
-    return format_decimal(value, locale=get_language())
-
-
-def _hectares(value: float) -> str:
-    return f"{_number(value, 1 if abs(value) < 10 else 0)}{UNIT_SPACE}ha"
-
-
-def _percent(value: float) -> str:
-    pattern = Locale.parse(get_language()).percent_formats[None].pattern
-    pattern = pattern.replace("0", "0.0", 1) if "." not in pattern else pattern
-    return format_percent(value / 100, format=pattern, locale=get_language())
-
-
-def _date(value: Any) -> str | None:
-    stamp = pd.to_datetime(value, errors="coerce")
-    if pd.isna(stamp):
-        return None
-    return format_date(stamp.date(), format="medium", locale=get_language())
+    return MISSING if pd.isna(number) else fmt.count(number)
 
 
 def _e(text: object) -> str:
@@ -742,7 +708,7 @@ def _scale_bar(ax: Axes, extent: tuple[float, float, float, float]) -> None:
     ax.plot([x0, x1], [y0, y0], color="#000000", linewidth=2.5, solid_capstyle="butt",
             zorder=6)
     ax.text((x0 + x1) / 2, y0 + (maxy - miny) * 0.012,
-            f"{_decimal(length_km)}{UNIT_SPACE}km", ha="center", va="bottom", fontsize=8,
+            f"{fmt.decimal(length_km)}{fmt.UNIT_SPACE}km", ha="center", va="bottom", fontsize=8,
             zorder=6, bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none",
                             "pad": 1})
 

@@ -51,7 +51,7 @@ from shapely.errors import GEOSException
 from shapely.geometry import shape
 
 from geo.errors import GeometryError, NotFoundError
-from geo.export import _csv_text, method_note
+from geo.export import csv_text, method_note
 from geo.i18n import _
 from geo.measure import area_ha
 from geo.overlap import DEFAULT_RINGS_KM, Overlaps, _polygonal, compute_overlaps
@@ -610,7 +610,7 @@ def export_scenario(
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name in ("changes", "titles", "tenure"):
-                archive.writestr(f"{name}.csv", _csv_text(layers[name]))
+                archive.writestr(f"{name}.csv", csv_text(layers[name]))
             archive.writestr("METHOD.txt", note)
         return buffer.getvalue()
     with tempfile.TemporaryDirectory() as folder:

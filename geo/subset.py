@@ -50,6 +50,7 @@ from geo.measure import area_ha
 from geo.overlap import (
     DEFAULT_RINGS_KM,
     PAIR_COLUMNS,
+    ConcessionIndex,
     Overlaps,
     _choose_inside,
     _overlaps_and_parts,
@@ -61,7 +62,7 @@ from geo.overlap import (
 from geo.pipeline import Analysis, Layer, require_rows
 from geo.stats import _union_ha, concession_stats, overlap_groups, totals
 
-__all__ = ["Basis", "UnionCache", "filtered", "prepare"]
+__all__ = ["Basis", "ConcessionCache", "UnionCache", "filtered", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,30 @@ class UnionCache:
 
 
 @dataclass(frozen=True)
+class ConcessionCache:
+    """What an analysis computes from the concessions alone, kept while only the sites
+    change: a new site layer is analysed without measuring the concessions again.
+
+    Attributes
+    ----------
+    index : geo.overlap.ConcessionIndex
+        Areas, spatial index, projections.
+    unions : UnionCache
+        Union areas of the concessions.
+    """
+
+    index: ConcessionIndex
+    unions: UnionCache
+
+    @classmethod
+    def of(cls, concessions: Layer) -> ConcessionCache:
+        """Measure ``concessions`` (a validated layer)."""
+        geoms = np.asarray(concessions.data.geometry.values, dtype=object)
+        index = ConcessionIndex(geoms)
+        return cls(index, UnionCache.of(geoms, index.area_ha))
+
+
+@dataclass(frozen=True)
 class Basis:
     """The analysis of the whole layers and what filtered analyses are derived from.
 
@@ -154,6 +179,8 @@ class Basis:
         The unfiltered analysis.
     parts : geo.overlap._Parts
         The per-pair relations found by the engine.
+    concessions : ConcessionCache
+        What was measured of the concessions alone.
     concession_unions, site_unions, zone_unions : UnionCache
         Union areas of the concessions, of the site footprints and of the overlap zones.
     zone_conc : ndarray of int
@@ -166,6 +193,7 @@ class Basis:
 
     analysis: Analysis
     parts: _Parts
+    concessions: ConcessionCache
     concession_unions: UnionCache
     site_unions: UnionCache
     zone_unions: UnionCache
@@ -186,9 +214,12 @@ def prepare(
     *,
     rings_km: tuple[float, ...] = DEFAULT_RINGS_KM,
     radius_m: float | None = None,
+    known: ConcessionCache | None = None,
 ) -> Basis:
     """Analyse the whole layers (as :func:`geo.pipeline.analyse` without filters) and keep
     what :func:`filtered` needs.
+
+    ``known`` is :meth:`ConcessionCache.of` these concessions, when kept from before.
 
     Raises
     ------
@@ -196,11 +227,11 @@ def prepare(
         As :func:`geo.pipeline.analyse`.
     """
     require_rows(len(concessions.data), len(sites.data))
+    if known is None:
+        known = ConcessionCache.of(concessions)
     overlaps, parts = _overlaps_and_parts(concessions.data, sites.data, rings_km=rings_km,
-                                          radius_m=radius_m)
-    concession_unions = UnionCache.of(
-        np.asarray(overlaps.concessions.geometry.values, dtype=object),
-        overlaps.concessions["area_ha"].to_numpy(dtype=float))
+                                          radius_m=radius_m, known=known.index)
+    concession_unions = known.unions
     site_unions = UnionCache.of(np.asarray(overlaps.footprints.values, dtype=object),
                                 overlaps.sites["area_ha"].to_numpy(dtype=float))
     zone_unions = UnionCache.of(np.asarray(overlaps.zones.geometry.values, dtype=object),
@@ -215,7 +246,7 @@ def prepare(
     contacts = parts.contacts
     ring = overlaps.pairs[~overlaps.pairs["inside"].to_numpy(dtype=bool)]
     return Basis(
-        analysis, parts, concession_unions, site_unions, zone_unions,
+        analysis, parts, known, concession_unions, site_unions, zone_unions,
         zone_conc=np.unique(parts.piece_conc),
         contact_site=contacts["site"].to_numpy(dtype=np.int64),
         contact_conc=contacts["conc"].to_numpy(dtype=np.int64),
@@ -353,7 +384,8 @@ def _nearest_kept(
         site_geoms = basis.parts.site_geoms[np.flatnonzero(site_keep)[far]]
         nobody = pd.DataFrame({column: pd.Series(dtype=int) for column in ("site", "conc")})
         _near, searched = _ring_pairs(conc_geoms, site_geoms, nobody,
-                                      basis.analysis.overlaps.rings_km)
+                                      basis.analysis.overlaps.rings_km,
+                                      basis.concessions.index.part(conc_keep))
         new_conc[far] = searched["conc"].to_numpy(dtype=int)
         dist[far] = searched["dist_km"].to_numpy(dtype=float)
     return pd.DataFrame({"conc": new_conc, "dist_km": dist})

@@ -7,8 +7,7 @@ from streamlit_folium import st_folium
 
 from geo.closure import DEFAULT_WITHIN_YEARS, closure_note
 from geo.export import method_note
-from geo.i18n import N_, _, bound, label
-from geo.indicators import TABLE_FILES, table_bytes
+from geo.i18n import _, label
 from geo.schema import EXPIRY_STATUS_LABELS, LIC_TYPE_LABELS
 from ui import maps, state
 from ui.closure import (
@@ -20,8 +19,9 @@ from ui.closure import (
     undated_titles,
 )
 from ui.data import analysis_or_stop, export_info
-from ui.format import count, kilometres
-from ui.format import date as format_date
+from ui.downloads import table_downloads
+from geo.format import count, kilometres
+from geo.format import date as format_date
 from ui.router import require_router
 from ui.tables import column_config, search_rows
 
@@ -125,16 +125,7 @@ notes = closure_note(within_years=within_years, as_of=as_of, near_km=near_km,
                      include_expired=include_expired)
 stem = f"closure_{as_of:%Y%m%d}_{within_years}y"
 st.subheader(_("Download"))
-buttons = st.columns(2)
-for column, (fmt, text) in zip(buttons, [("csv", N_("CSV (zip, with the method note)")),
-                                         ("xlsx", N_("Excel workbook"))], strict=True):
-    suffix, mime = TABLE_FILES[fmt]  # type: ignore[index]
-    # Built when clicked, outside this run: bound() keeps the language.
-    column.download_button(
-        _(text), data=bound(lambda fmt=fmt: table_bytes(table, fmt, info, name="closure",
-                                                        notes=notes)),
-        file_name=f"{stem}{suffix}", mime=mime, key=f"{state.CLOSURE_DOWNLOAD_PREFIX}{fmt}",
-        on_click="ignore", width="stretch",
-    )
+note = method_note(info) + "\n".join(notes)
+table_downloads({"closure": table}, note, stem=stem, key=state.CLOSURE_DOWNLOAD_PREFIX)
 with st.expander(_("Method note")):
-    st.code(method_note(info) + "\n".join(notes), language=None)
+    st.code(note, language=None)

@@ -19,7 +19,7 @@ from ui.dossier import (
     markdown_text,
     report_files,
 )
-from ui.format import count, date, decimal, hectares, percent, vega_locale
+from geo.format import count, date, decimal, hectares, percent, vega_locale
 from ui.router import require_router
 from ui.tables import column_config, column_label
 

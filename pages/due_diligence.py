@@ -10,9 +10,8 @@ from geo.diligence import (
     UNKNOWN,
     pack_bytes,
     pack_note,
-    table_csv,
-    workbook_bytes,
 )
+from geo.export import csv_bytes, tables_bytes
 from geo.i18n import N_, _, bound, label
 from geo.schema import (
     DILIGENCE_INDICATORS,
@@ -24,7 +23,7 @@ from geo.schema import (
 from ui import state
 from ui.data import analysis_or_stop, export_info
 from ui.diligence import diligence_view, sites_of_row
-from ui.format import count, percent
+from geo.format import count, percent
 from ui.router import require_router
 from ui.tables import column_config, search_rows
 
@@ -151,14 +150,15 @@ downloads[0].download_button(
            "qualification and flags, the site-title pairs, a GeoPackage and the method note."),
 )
 downloads[1].download_button(
-    _("This table (CSV)"), data=bound(lambda: table_csv(shown)),
+    _("This table (CSV)"), data=bound(lambda: csv_bytes(shown)),
     file_name=f"{stem}_{by}.csv", mime="text/csv",
     key=f"{state.DILIGENCE_DOWNLOAD_PREFIX}csv", on_click="ignore", width="stretch",
 )
 if sites is not None:
     downloads[2].download_button(
         _("This table and the sites shown (Excel)"),
-        data=bound(lambda: workbook_bytes(shown, sites, pack_note(info))),
+        data=bound(lambda: tables_bytes({"table": shown, "sites": sites}, "xlsx",
+                                       pack_note(info))),
         file_name=f"{stem}_{by}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         key=f"{state.DILIGENCE_DOWNLOAD_PREFIX}xlsx", on_click="ignore", width="stretch",

@@ -9,20 +9,19 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.errors import GeoError
-from geo.export import method_note
+from geo.export import csv_bytes, method_note, tables_bytes
 from geo.formalisation import (
     DEFAULT_DISTANCE_KM,
     ZONE_SOURCE_LABELS,
     formalisation_note,
-    list_csv,
-    workbook_bytes,
+    workbook_tables,
 )
 from geo.i18n import N_, _, bound, label
 from geo.schema import FORMALISATION_CATEGORIES, FORMALISATION_LABELS, TENURE_LABELS
 from ui import maps, state
 from ui.data import analysis_or_stop, current_filters, export_info
 from ui.formalisation import formalisation_view
-from ui.format import count, vega_locale
+from geo.format import count, vega_locale
 from ui.router import require_router
 from ui.tables import column_config, search_rows
 
@@ -153,12 +152,12 @@ stem = f"formalisation_{date.today():%Y%m%d}"
 downloads = st.columns(3)
 # The downloads are built when clicked, outside this run: bound() keeps the language.
 downloads[0].download_button(
-    _("List (CSV)"), data=bound(lambda: list_csv(result)), file_name=f"{stem}_sites.csv",
+    _("List (CSV)"), data=bound(lambda: csv_bytes(result.sites)), file_name=f"{stem}_sites.csv",
     mime="text/csv", key=f"{state.FORMALISATION_DOWNLOAD_PREFIX}csv", on_click="ignore",
     width="stretch",
 )
 downloads[1].download_button(
-    _("List, provinces and method (Excel)"), data=bound(lambda: workbook_bytes(result, note)),
+    _("List, provinces and method (Excel)"), data=bound(lambda: tables_bytes(workbook_tables(result), "xlsx", note)),
     file_name=f"{stem}.xlsx",
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     key=f"{state.FORMALISATION_DOWNLOAD_PREFIX}xlsx", on_click="ignore", width="stretch",

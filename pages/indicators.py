@@ -6,11 +6,12 @@ import altair as alt
 import streamlit as st
 
 from geo.export import method_note
-from geo.i18n import N_, _, bound
-from geo.indicators import DEFAULT_RECENT_YEARS, TABLE_FILES, indicator_note, table_bytes
+from geo.i18n import N_, _
+from geo.indicators import DEFAULT_RECENT_YEARS, indicator_note
 from ui import state
 from ui.data import analysis_or_stop, export_info
-from ui.format import count, vega_locale
+from ui.downloads import table_downloads
+from geo.format import count, vega_locale
 from ui.indicators import indicator_table, trend_start
 from ui.router import require_router
 from ui.tables import column_config, column_label, search_rows
@@ -111,18 +112,9 @@ notes = indicator_note(by, start_year=start, rings_km=analysis.overlaps.rings_km
 sheet = "holders" if by == "holder" else "provinces"
 stem = f"{sheet}_{date.today():%Y%m%d}"
 st.subheader(_("Download"))
-buttons = st.columns(2)
-for column, (fmt, text) in zip(buttons, [("csv", N_("CSV (zip, with the method note)")),
-                                         ("xlsx", N_("Excel workbook"))], strict=True):
-    suffix, mime = TABLE_FILES[fmt]  # type: ignore[index]
-    # Built when clicked, outside this run: bound() keeps the language.
-    column.download_button(
-        _(text), data=bound(lambda fmt=fmt: table_bytes(table, fmt, info, name=sheet,
-                                                        notes=notes)),
-        file_name=f"{stem}{suffix}", mime=mime,
-        key=f"{state.INDICATORS_DOWNLOAD_PREFIX}{fmt}", on_click="ignore", width="stretch",
-    )
+note = method_note(info) + "\n".join(notes)
+table_downloads({sheet: table}, note, stem=stem, key=state.INDICATORS_DOWNLOAD_PREFIX)
 st.caption(_("The downloads hold every row (the search does not filter them) and follow the "
              "sidebar's filters and options."))
 with st.expander(_("Method note")):
-    st.code(method_note(info) + "\n".join(notes), language=None)
+    st.code(note, language=None)

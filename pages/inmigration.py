@@ -1,7 +1,6 @@
 """In-migration: sites and workers per year inside concessions and in their rings, the
 fastest-growing concessions, and the sites new since the previous upload."""
 
-from collections.abc import Callable
 from datetime import date
 
 import altair as alt
@@ -9,16 +8,15 @@ import pandas as pd
 import streamlit as st
 
 from geo.errors import GeoError
-from geo.i18n import N_, _, bound, label
+from geo.export import method_note
+from geo.i18n import N_, _, label
 from geo.inmigration import (
     BUNDLED_VISITS,
-    TABLE_FILES,
-    TableFormat,
     UploadChanges,
     default_window,
+    definitions,
     growth_table,
     load_visits,
-    table_bytes,
     upload_changes,
     visit_coverage,
     year_table,
@@ -30,7 +28,8 @@ from geo.schema import LIC_TYPE_LABELS, TENURE_LABELS
 from geo.store import Workspace
 from ui import state
 from ui.data import analysis_or_stop, export_info, workspace_store
-from ui.format import count, decimal, vega_locale
+from ui.downloads import table_downloads
+from geo.format import count, decimal, vega_locale
 from ui.router import require_router
 from ui.tables import column_config, column_label
 
@@ -45,7 +44,6 @@ MEASURES = {
     N_("Workers counted that year"): "workers_visited",
 }
 #: Each table download's button label.
-FORMAT_LABELS = {"csv": N_("CSV (zip)"), "xlsx": N_("Excel")}
 #: What each change of a site is called (English, marked; translated where shown).
 CHANGE_LABELS = {"added": N_("added"), "moved": N_("moved")}
 INSIDE_COLOUR = "#D55E00"
@@ -104,23 +102,10 @@ def ring_label(ring: int, rings_km: tuple[float, ...]) -> str:
 
 
 def downloads(table: pd.DataFrame, name: str, info: dict[str, object]) -> None:
-    """CSV and Excel buttons for one table; the files are built when clicked."""
-    stem = f"{name}_{date.today():%Y%m%d}"
-    formats: tuple[TableFormat, ...] = ("csv", "xlsx")
-    for column, fmt in zip(st.columns([1, 1, 4]), formats, strict=False):
-        suffix, mime = TABLE_FILES[fmt]
-        column.download_button(
-            _(FORMAT_LABELS[fmt]), data=bound(file_maker(table, fmt, info, name)),
-            file_name=f"{stem}{suffix}", mime=mime, on_click="ignore", width="stretch",
-            key=f"{state.INMIGRATION_DOWNLOAD_PREFIX}{name}_{fmt}", icon=":material/download:",
-        )
-
-
-def file_maker(
-    table: pd.DataFrame, fmt: TableFormat, info: dict[str, object], name: str
-) -> Callable[[], bytes]:
-    """A callable that builds one download when it is clicked."""
-    return lambda: table_bytes(table, fmt, info, name=name)
+    """CSV and Excel buttons for one table, with the method note and the definitions."""
+    table_downloads({name: table}, method_note(info) + definitions(),
+                    stem=f"{name}_{date.today():%Y%m%d}",
+                    key=f"{state.INMIGRATION_DOWNLOAD_PREFIX}{name}_")
 
 
 def year_chart(table: pd.DataFrame, measure: str, rings_km: tuple[float, ...]) -> alt.Chart:

@@ -10,11 +10,11 @@ import json
 import streamlit as st
 from streamlit_folium import st_folium
 
+from geo.format import count
 from geo.i18n import N_, _
 from ui import lod, maps, state
 from ui.data import analysis_or_stop, concession_rings, map_concessions, map_index
 from ui.detail import concession_detail
-from ui.format import count
 from ui.router import require_router
 
 require_router()
@@ -66,8 +66,11 @@ basemap = controls[2].selectbox(
 )
 
 # The view st_folium reported belongs to the map it was reported for: a new map (another
-# analysis, selection or background) starts from its own initial view.
-shown = json.dumps([key, selected, bool(show_rings), basemap])
+# initial view, selection or background) starts from its own initial view. A filter that
+# leaves the initial view as it was keeps the map, and the view, as they are.
+concessions = map_concessions(key, analysis)
+shown = json.dumps([maps.initial_bounds(concessions, index, selected), selected,
+                    bool(show_rings), basemap])
 if st.session_state.get(state.MAP_VIEW_OF) != shown:
     st.session_state[state.MAP_VIEW_OF] = shown
     st.session_state.pop(state.MAP_WIDGET, None)
@@ -75,7 +78,7 @@ view = lod.View.from_returned(st.session_state.get(state.MAP_WIDGET))
 
 rings = concession_rings(key, selected, analysis) if show_rings and selected else None
 layers = maps.overlap_layers(
-    map_concessions(key, analysis), overlaps.sites, overlaps.zones,
+    concessions, overlaps.sites, overlaps.zones,
     footprints=overlaps.footprints, rings=rings, selected=selected,
     zoom_to_selected=selected is not None,
     tiles="OpenStreetMap" if basemap == "OpenStreetMap" else None, view=view, index=index,

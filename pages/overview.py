@@ -10,7 +10,7 @@ from geo.schema import TENURE_CLASSES, TENURE_LABELS
 from ui import maps
 from ui.cluster import offer_cluster_run
 from ui.data import analysis_or_stop, current_filters, map_index
-from ui.format import count, hectares, percent, vega_locale
+from geo.format import count, hectares, percent, vega_locale
 from ui.router import require_router
 
 require_router()

@@ -23,7 +23,7 @@ from geo.setaside import (
 )
 from ui import drawing, state
 from ui.data import analysis_or_stop, concessions_with_stats, export_info
-from ui.format import count, hectares, percent
+from geo.format import count, hectares, percent
 from ui.router import require_router
 from ui.setaside import scenario
 from ui.tables import column_config, column_label

@@ -1,14 +1,22 @@
 """Upload: add a site or concession layer, check what the import found, then confirm."""
 
+import time
+
 import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.errors import GeoError
+from geo.format import count, number
 from geo.i18n import N_, _
 from geo.schema import LayerKind, guess_mapping
 from ui import maps, state
-from ui.data import commit_upload, source_label, workspace, workspace_store
-from ui.format import count
+from ui.data import (
+    commit_upload,
+    current_analysis,
+    source_label,
+    workspace,
+    workspace_store,
+)
 from ui.history import history_panel
 from ui.router import require_router
 from ui.upload import (
@@ -139,7 +147,20 @@ mode = st.radio(_("How should it meet the current layer?"), list(MODES), key=sta
                 format_func=lambda value: _(MODES[value]), horizontal=True)
 left, right = st.columns(2)
 if left.button(_(USE[kind]), type="primary", key=state.UPLOAD_CONFIRM):
-    result = commit_upload(layer, mode)
+    started = time.perf_counter()
+    with st.status(_("Storing the file and updating the statistics..."),
+                   expanded=True) as progress:
+        progress.write(_("Storing it as a new version of the layer..."))
+        result = commit_upload(layer, mode)
+        progress.write(_("Computing overlaps and statistics with the other layer..."))
+        try:
+            totals = current_analysis().totals
+            updated = _("Now {inside} of {sites} sites lie inside concessions.").format(
+                inside=count(totals["sites_in"]), sites=count(totals["sites"]))
+        except GeoError as err:
+            updated = str(err)
+        progress.update(label=_("Stored and analysed in {seconds} s.").format(
+            seconds=number(time.perf_counter() - started, 1)), state="complete")
     for target in FIELD_LABELS[kind]:
         st.session_state.pop(prefix + target, None)
     st.session_state[state.NOTICE] = (
@@ -147,7 +168,7 @@ if left.button(_(USE[kind]), type="primary", key=state.UPLOAD_CONFIRM):
             name=upload.name, version=result.version)
         if result.duplicate else
         _(NOW_IN_USE[kind]).format(name=upload.name, version=result.version,
-                                   count=count(result.features))
+                                   count=count(result.features)) + " " + updated
     )
     st.session_state[state.UPLOAD_ROUND] = st.session_state.get(state.UPLOAD_ROUND, 0) + 1
     st.rerun()

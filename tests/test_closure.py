@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
+from app_runner import open_app
 from shapely import Point, box
-from streamlit.testing.v1 import AppTest
 
 from geo.closure import (
     closure_note,
@@ -43,7 +42,7 @@ from geo.overlap import compute_overlaps
 from geo.pipeline import analyse, load_bundled
 from geo.schema import CLOSURE_COLUMNS
 from ui import state
-from ui.format import count
+from geo.format import count
 from ui.maps import YEARS_LEFT_CLASSES, closure_map
 
 AS_OF = dt.date(2020, 1, 1)
@@ -202,16 +201,8 @@ def test_closure_map_colours_titles_by_years_left(overlaps):
 
 # --- the page ----------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app(lang: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    if lang is not None:
-        at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +212,7 @@ def bundled():
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_closure_page_lists_expiring_and_expired_titles(lang, bundled):
-    at = _app(lang)
+    at = open_app(lang)
     with language(lang):
         at.switch_page("pages/closure.py").run()
         assert not at.exception, at.exception
@@ -236,7 +227,7 @@ def test_closure_page_lists_expiring_and_expired_titles(lang, bundled):
 
 
 def test_closure_page_options_change_the_list(bundled):
-    at = _app()
+    at = open_app()
     at.switch_page("pages/closure.py").run()
     at.date_input(key=state.CLOSURE_AS_OF).set_value(dt.date(2016, 6, 1)).run()
     at.toggle(key=state.CLOSURE_EXPIRED).set_value(False).run()

@@ -15,6 +15,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from app_runner import open_app
 from shapely import Point, box
 from streamlit.testing.v1 import AppTest
 
@@ -25,11 +26,9 @@ from geo.diligence import (
     pack_bytes,
     site_links,
     sites_behind,
-    table_csv,
-    workbook_bytes,
 )
 from geo.errors import SchemaError
-from geo.export import summary
+from geo.export import csv_bytes, summary, tables_bytes
 from geo.i18n import language
 from geo.overlap import compute_overlaps
 from geo.pipeline import BUNDLED, Analysis, analyse, load_bundled
@@ -37,7 +36,6 @@ from geo.schema import DILIGENCE_LINK_COLUMNS, DILIGENCE_SITE_COLUMNS, diligence
 from geo.stats import concession_stats, totals
 from ui import state
 
-ROOT = Path(__file__).resolve().parents[1]
 INDICATORS = ["sites", "workers", "green", "yellow", "red", "not_qualified", "itsci",
               "itsci_pct", "armed", "child_lab", "mercury", "blocked", "blocked_pct"]
 
@@ -194,10 +192,11 @@ def test_the_pack_can_be_checked(overlaps, tmp_path: Path) -> None:
 
 def test_table_downloads(overlaps) -> None:
     sites = diligence_sites(overlaps)
-    text = table_csv(sites).decode("utf-8")
+    text = csv_bytes(sites).decode("utf-8")
     assert "'=cmd" in text
-    sheets = pd.read_excel(io.BytesIO(workbook_bytes(
-        diligence_table(overlaps, "holder"), sites, "line one\nline two")), sheet_name=None)
+    tables = {"table": diligence_table(overlaps, "holder"), "sites": sites}
+    workbook = tables_bytes(tables, "xlsx", "line one\nline two")
+    sheets = pd.read_excel(io.BytesIO(workbook), sheet_name=None)
     assert list(sheets) == ["table", "sites", "method"]
     assert sheets["method"]["method"].tolist() == ["line one", "line two"]
     assert sheets["sites"].set_index("site_id").loc["s4", "name"].startswith("'=")
@@ -248,13 +247,6 @@ def test_bundled_holder_rows_match_their_sites(bundled) -> None:
 # --- the page ----------------------------------------------------------------------------
 
 
-def _app(lang: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    if lang is not None:
-        at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _numbers(at: AppTest) -> list[int]:
@@ -263,7 +255,7 @@ def _numbers(at: AppTest) -> list[int]:
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_page_shows_the_views(lang: str) -> None:
-    at = _app(lang)
+    at = open_app(lang)
     with language(lang):
         at.switch_page("pages/due_diligence.py").run()
         assert not at.exception, at.exception
@@ -287,7 +279,7 @@ def test_page_shows_the_views(lang: str) -> None:
 
 
 def test_page_without_sites_inside_titles() -> None:
-    at = _app()
+    at = open_app()
     at.multiselect(key=state.FILTER_PROVINCES).set_value(["Bas-Uele"]).run()
     at.switch_page("pages/due_diligence.py").run()
     assert not at.exception, at.exception

@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,7 +24,10 @@ import pandas as pd
 import pytest
 import shapely
 from distributed import Client, LocalCluster
+from pyproj import Geod
+from streamlit.testing.v1 import AppTest
 
+import geo.distributed
 from geo.distributed import (
     analyse_on_cluster,
     overlap_on_cluster,
@@ -32,9 +36,12 @@ from geo.distributed import (
     write_partitioned,
 )
 from geo.export import summary, write_outputs
+from geo.format import count
+from geo.i18n import language
 from geo.measure import area_ha
-from geo.pipeline import analyse, load_layer
+from geo.pipeline import analyse, load_bundled, load_layer
 from geo.validate import core_bounds
+from ui import state
 
 ROOT = Path(__file__).resolve().parents[1]
 CAMI = ROOT / "data" / "drc" / "cami_titles_2016.geojson"
@@ -220,6 +227,20 @@ def test_geoparquet_dataset_of_parts(client, straddling_files, tmp_path):
     assert_same_outputs(one, tmp_path / "cluster")
 
 
+def test_many_zones_are_also_written_as_geoparquet_parts(client, monkeypatch, tmp_path):
+    """Past the zone count of a large run, ``zones/`` holds the zones of zones.gpkg."""
+    monkeypatch.setattr(geo.distributed, "LARGE_ZONE_COUNT", 100)
+    _result, paths = overlap_on_cluster(client, CAMI, IPIS, tmp_path, radius_m=300.0,
+                                        partition_rows=1000)
+    assert tmp_path / "zones" in paths
+    parts = sorted((tmp_path / "zones").glob("part.*.parquet"))
+    assert len(parts) >= 2
+    from_parts = pd.concat([gpd.read_parquet(p) for p in parts], ignore_index=True)
+    gpkg = gpd.read_file(tmp_path / "zones.gpkg", layer="zones")
+    assert from_parts["conc_id"].tolist() == gpkg["conc_id"].tolist()
+    np.testing.assert_allclose(from_parts["area_ha"], gpkg["area_ha"], rtol=1e-12)
+
+
 def test_union_area_across_partitions(client):
     """Overlapping squares cut into partitions that split their groups: the union area is
     that of one shapely union, each shared piece counted once."""
@@ -236,8 +257,6 @@ def test_union_area_across_partitions(client):
 def test_search_box_is_never_too_small():
     """Every point within the distance of a box lies in its search box (geodesics on WGS84
     from the box's corners, in eight directions, at the equator and at 60 degrees)."""
-    from pyproj import Geod
-
     geod = Geod(ellps="WGS84")
     for bounds in ((10.0, -0.5, 10.5, 0.5), (10.0, 59.5, 10.5, 60.5)):
         box = search_box(bounds, 50.0)
@@ -246,8 +265,10 @@ def test_search_box_is_never_too_small():
         for azimuth in range(0, 360, 45):
             lon, lat, _ = geod.fwd(corners[:, 0], corners[:, 1], np.full(4, azimuth),
                                    np.full(4, 50_000.0))
-            assert (lon >= box[0]).all() and (lon <= box[2]).all()
-            assert (lat >= box[1]).all() and (lat <= box[3]).all()
+            assert (lon >= box[0]).all()
+            assert (lon <= box[2]).all()
+            assert (lat >= box[1]).all()
+            assert (lat <= box[3]).all()
     assert search_box((10, 0, 11, 1), 110.5)[1] == pytest.approx(-1.0)
 
 
@@ -277,7 +298,7 @@ def test_unreachable_scheduler_is_one_clear_line(tmp_path):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    done = _geo("overlap", CAMI, IPIS, "-o", tmp_path, "--engine", "dask",
+    done = _geo("overlap", CAMI, IPIS, "-o", tmp_path / "out", "--engine", "dask",
                 env={"DASK_SCHEDULER_ADDRESS": f"tcp://127.0.0.1:{port}",
                      "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"}, timeout=120)
     assert done.returncode == 2
@@ -286,4 +307,45 @@ def test_unreachable_scheduler_is_one_clear_line(tmp_path):
     assert lines[0] == (f"error: Cannot reach the Dask scheduler at tcp://127.0.0.1:{port} "
                         "within 1 s; check the address (like tcp://host:8786) and that the "
                         "scheduler is running.")
-    assert not list(tmp_path.iterdir())
+    assert not (tmp_path / "out").exists()
+
+
+def _overview(lang: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    if lang is not None:
+        at.query_params[state.LANGUAGE_QUERY] = lang
+    at.switch_page("pages/overview.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_overview_runs_a_large_workspace_on_the_cluster(client, monkeypatch, lang):
+    """Past the in-process limit the Overview offers a cluster run, shows its progress while
+    the page stays usable, then the same headline numbers as one machine."""
+    monkeypatch.setenv("GEO_IN_PROCESS_LIMIT", "1000")  # the DRC workspace: 5,961 features
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", client.scheduler.address)
+    monkeypatch.setenv("GEO_CLUSTER_RUNS", str(Path(os.environ["GEO_WORKSPACE"]).parent))
+    at = _overview(lang)
+    assert not at.metric  # nothing computed in the server's process
+    assert len(at.info) == 1
+    assert count_text(5961, lang) in at.info[0].value
+    at.button(key=state.CLUSTER_START).click().run()
+    assert not at.exception, at.exception
+    deadline = time.monotonic() + 240
+    while not at.get("download_button") and time.monotonic() < deadline:
+        assert not at.error, at.error[0].value
+        time.sleep(2)
+        at.run()  # the page answers at once while the run goes on
+        assert not at.exception, at.exception
+    assert at.get("download_button"), "the cluster run did not finish in time"
+    expected = analyse(load_bundled("concessions"), load_bundled("sites")).totals
+    values = [metric.value for metric in at.metric]
+    assert values[0] == count_text(expected["concessions"], lang)
+    assert values[1] == count_text(expected["sites"], lang)
+    assert values[2] == count_text(expected["sites_in"], lang)
+
+
+def count_text(value: object, lang: str) -> str:
+    with language(lang):
+        return count(float(value))  # type: ignore[arg-type]

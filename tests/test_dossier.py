@@ -37,8 +37,8 @@ import pypdf
 import pyproj
 import pytest
 import shapely
+from app_runner import open_app
 from shapely import Point, box
-from streamlit.testing.v1 import AppTest
 
 from geo.dossier import Dossier, concession_dossier
 from geo.errors import GeoError, NotFoundError
@@ -59,7 +59,7 @@ from geo.schema import (
     normalise_sites,
 )
 from geo.stats import concession_stats, totals
-from ui import format as fmt
+from geo import format as fmt
 from ui import state
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,6 @@ GEOD = pyproj.Geod(ellps="WGS84")
 HOLDER = 'Société <b>Minière</b> & "Cie"'
 S8 = box(0.095, 0.02, 0.105, 0.03)
 S3 = box(0.06, 0.06, 0.07, 0.07)
-TIMEOUT = 120
 
 
 def _analysis(*, radius_m: float | None = None) -> Analysis:
@@ -386,18 +385,11 @@ def test_cli_bad_input_is_one_line_and_exit_2(
 # --- the dashboard ------------------------------------------------------------------------
 
 
-def _app(lang: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    if lang is not None:
-        at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_dossier_page(lang: str) -> None:
-    at = _app(lang)
+    at = open_app(lang)
     with language(lang):
         at.switch_page("pages/dossier.py").run()
         assert not at.exception, at.exception
@@ -418,7 +410,7 @@ def test_dossier_page(lang: str) -> None:
 
 
 def test_map_page_links_to_the_dossier_of_the_clicked_title() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/map.py")
     at.session_state[state.SELECTED_CONCESSION] = "2598"  # as a click on the map sets it
     at.run()
@@ -433,7 +425,7 @@ def test_map_page_links_to_the_dossier_of_the_clicked_title() -> None:
 
 
 def test_dossier_page_with_filters_that_hide_the_selected_title() -> None:
-    at = _app()
+    at = open_app()
     at.session_state[state.SELECTED_CONCESSION] = "2598"
     at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["asm_zone"]).run()
     at.switch_page("pages/dossier.py").run()

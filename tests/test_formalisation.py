@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import math
 import re
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,17 +13,18 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
+from app_runner import open_app
 from shapely import Point, box
 from streamlit.testing.v1 import AppTest
 
 from geo.errors import SchemaError
+from geo.export import csv_bytes, tables_bytes
 from geo.formalisation import (
     ZEA_2020,
     formalisation,
     formalisation_note,
-    list_csv,
     load_zea_2020,
-    workbook_bytes,
+    workbook_tables,
 )
 from geo.i18n import language
 from geo.overlap import compute_overlaps
@@ -37,7 +37,6 @@ from geo.schema import (
 from ui import state
 
 GEOD = pyproj.Geod(ellps="WGS84")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def geodesic_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
@@ -206,14 +205,14 @@ def test_bad_distance_is_refused(overlaps, distance) -> None:
 
 def test_downloads_neutralise_formulas_and_carry_the_method(overlaps) -> None:
     result = formalisation(overlaps, distance_km=20)
-    text = list_csv(result).decode("utf-8")
+    text = csv_bytes(result.sites).decode("utf-8")
     assert "'=HYPERLINK" in text
     assert "\n=HYPERLINK" not in text
     frame = pd.read_csv(io.StringIO(text))
     assert frame["site_id"].tolist() == ["free", "free2", "zone", "both", "near"]
     note = formalisation_note(20.0, "workspace")
     assert "at most 20 km" in note
-    sheets = pd.read_excel(io.BytesIO(workbook_bytes(result, note)), sheet_name=None)
+    sheets = pd.read_excel(io.BytesIO(tables_bytes(workbook_tables(result), "xlsx", note)), sheet_name=None)
     assert list(sheets) == ["sites", "categories", "provinces", "method"]
     assert sheets["sites"]["name"].iloc[0].startswith("'=")
     assert sheets["provinces"]["sites"].tolist() == [3, 2]
@@ -283,13 +282,6 @@ def test_bundled_zea_2020_layer(bundled) -> None:
 # --- the page ----------------------------------------------------------------------------
 
 
-def _app(lang: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    if lang is not None:
-        at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _numbers(at: AppTest) -> list[int]:
@@ -298,7 +290,7 @@ def _numbers(at: AppTest) -> list[int]:
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_page_shows_the_categories(lang: str) -> None:
-    at = _app(lang)
+    at = open_app(lang)
     with language(lang):
         at.switch_page("pages/formalisation.py").run()
         assert not at.exception, at.exception
@@ -321,7 +313,7 @@ def test_page_shows_the_categories(lang: str) -> None:
 
 
 def test_page_warns_when_titles_are_filtered_out() -> None:
-    at = _app()
+    at = open_app()
     at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["exploitation"]).run()
     at.switch_page("pages/formalisation.py").run()
     assert not at.exception, at.exception

@@ -27,7 +27,7 @@ from geo.i18n import N_, _, bound, language, language_from_env, ngettext, normal
 from geo.io import read_layer
 from geo.schema import LIC_TYPE_LABELS, RED_FLAGS, TENURE_LABELS
 from geo.validate import RULES, validate_layer
-from ui import format as fmt
+from geo import format as fmt
 from ui import maps
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,24 +36,23 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyproj
 import pytest
 import shapely
+from app_runner import open_app
 from shapely import Point, box
-from streamlit.testing.v1 import AppTest
 
 from geo.errors import SchemaError
+from geo.export import method_note, tables_bytes
 from geo.i18n import language
 from geo.indicators import (
     UNKNOWN,
     concession_provinces,
     indicator_note,
     indicators,
-    table_bytes,
     trend_start_year,
 )
 from geo.overlap import compute_overlaps
@@ -210,39 +209,30 @@ def test_downloads_carry_the_method_note_and_neutralise_formulas(overlaps):
             "rings_km": [1, 5, 10], "radius_m": None, "repaired": 0, "dropped": 0,
             "sources": {}}
     notes = indicator_note("province", start_year=2019, rings_km=(1.0, 5.0, 10.0))
-    archive = zipfile.ZipFile(io.BytesIO(table_bytes(table, "csv", info, name="holders",
-                                                     notes=notes)))
+    note = method_note(info) + "\n".join(notes)
+    archive = zipfile.ZipFile(io.BytesIO(tables_bytes({"holders": table}, "csv", note)))
     assert sorted(archive.namelist()) == ["METHOD.txt", "holders.csv"]
     method = archive.read("METHOD.txt").decode()
     for part in ("Method note", "2019", "10 km", "Province of a title"):
         assert part in method
     csv = pd.read_csv(archive.open("holders.csv"))
     assert csv.loc[0, "holder"].startswith("'=")
-    sheets = pd.read_excel(io.BytesIO(table_bytes(table, "xlsx", info, name="holders",
-                                                  notes=notes)), sheet_name=None)
+    sheets = pd.read_excel(io.BytesIO(tables_bytes({"holders": table}, "xlsx", note)),
+                           sheet_name=None)
     assert sorted(sheets) == ["holders", "method"]
     assert sheets["holders"]["sites_in"].tolist() == table["sites_in"].tolist()
 
 
 # --- the page ----------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _app(lang: str | None = None) -> AppTest:
-    """The app after its first run, opened at ``?lang=<lang>`` when given."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    if lang is not None:
-        at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_indicators_page_ranks_holders(lang):
-    at = _app(lang)
+    at = open_app(lang)
     with language(lang):
         at.switch_page("pages/indicators.py").run()
     assert not at.exception, at.exception
@@ -254,7 +244,7 @@ def test_indicators_page_ranks_holders(lang):
 
 
 def test_indicators_page_per_province_and_search():
-    at = _app()
+    at = open_app()
     at.switch_page("pages/indicators.py").run()
     at.segmented_control(key=state.INDICATORS_BY).set_value("Per province").run()
     assert not at.exception, at.exception

@@ -25,20 +25,22 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from app_runner import open_app
 from shapely import Point, box
 from streamlit.testing.v1 import AppTest
 
 from geo.errors import LayerReadError, SchemaError
+from geo.export import method_note, tables_bytes
 from geo.i18n import _, language
 from geo.inmigration import (
     BUNDLED_VISITS,
     changed_sites,
     default_window,
+    definitions,
     growth_table,
     load_visits,
     normalise_visits,
     site_years,
-    table_bytes,
     upload_changes,
     visit_coverage,
     year_table,
@@ -57,11 +59,10 @@ from geo.schema import (
 )
 from geo.store import open_workspace
 from ui import state
-from ui.format import count
+from geo.format import count
 
 YEARS = list(range(2014, 2021))
 RINGS = (1.0, 5.0)
-ROOT = Path(__file__).resolve().parents[1]
 PAGE = "pages/inmigration.py"
 SINGLE_VERSION = ("The sites layer has a single version, so nothing is new yet. After the next "
                   "upload of sites, this list shows the sites it added or moved and where they "
@@ -357,27 +358,25 @@ def test_table_downloads_carry_the_method_note(overlaps) -> None:
     info = {"created": "2026-01-01", "crs": "EPSG:4326", "area_method": "geodesic",
             "rings_km": list(RINGS), "radius_m": None, "repaired": 0, "dropped": 0,
             "sources": {"sites": "fixture"}}
-    with zipfile.ZipFile(io.BytesIO(table_bytes(table, "csv", info, name="growth"))) as archive:
+    note = method_note(info) + definitions()
+    with zipfile.ZipFile(io.BytesIO(tables_bytes({"growth": table}, "csv", note))) as archive:
         assert sorted(archive.namelist()) == ["METHOD.txt", "growth.csv"]
         csv = pd.read_csv(archive.open("growth.csv"))
         assert csv["conc_id"].tolist() == ["B", "A"]
         assert "Sites known in a year" in archive.read("METHOD.txt").decode()
-    sheets = pd.read_excel(io.BytesIO(table_bytes(table, "xlsx", info, name="growth")),
+    sheets = pd.read_excel(io.BytesIO(tables_bytes({"growth": table}, "xlsx", note)),
                            sheet_name=None)
     assert list(sheets) == ["growth", "method"]
     assert sheets["growth"]["new_sites"].tolist() == [1, 1]
     with pytest.raises(SchemaError, match="csv"):
-        table_bytes(table, "pdf", info, name="growth")  # type: ignore[arg-type]
+        tables_bytes({"growth": table}, "pdf", note)  # type: ignore[arg-type]
 
 
 # --- the page ----------------------------------------------------------------------------
 
 
 def _page(lang: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app(lang)
     with language(lang):
         at.switch_page(PAGE).run()
     assert not at.exception, at.exception

@@ -8,15 +8,17 @@ it sends the widgets' states, so interactions with a page in another language ru
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from app_runner import open_app
 from streamlit.testing.v1 import AppTest
 
 from geo.i18n import language
 from ui import state
 
-PAGES = ["pages/overview.py", "pages/map.py", "pages/statistics.py", "pages/upload.py",
+PAGES = ["pages/overview.py", "pages/map.py", "pages/statistics.py", "pages/dossier.py",
+         "pages/inmigration.py", "pages/indicators.py", "pages/formalisation.py",
+         "pages/closure.py", "pages/due_diligence.py", "pages/setaside.py", "pages/upload.py",
          "pages/export.py"]
 LANGUAGES = ["en", "fr"]
 #: Each page's title in French.
@@ -27,19 +29,14 @@ FRENCH_TITLES = {
     "pages/statistics.py": "Statistiques",
     "pages/upload.py": "Importer une couche",
     "pages/export.py": "Exporter",
+    "pages/dossier.py": "Dossier de concession",
+    "pages/inmigration.py": "Migration vers les sites",
+    "pages/indicators.py": "Entreprises et provinces",
+    "pages/formalisation.py": "Formalisation",
+    "pages/closure.py": "Planification de la fermeture",
+    "pages/due_diligence.py": "Devoir de diligence",
+    "pages/setaside.py": "Scénario de rétrocession",
 }
-TIMEOUT = 120
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _app(lang: str | None = None) -> AppTest:
-    """The app after its first run, opened at ``?lang=<lang>`` when given."""
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    if lang is not None:
-        at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _metric(at: AppTest, label: str) -> str:
@@ -65,7 +62,7 @@ def _sites_geojson(n: int, *, name: str = "Site") -> bytes:
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(page: str, lang: str) -> None:
-    at = _app(lang)
+    at = open_app(lang)
     with language(lang):
         at.switch_page(page).run()
     assert not at.exception, at.exception
@@ -78,13 +75,13 @@ def test_every_page_renders(page: str, lang: str) -> None:
 
 
 def test_overview_shows_bundled_numbers() -> None:
-    at = _app()
+    at = open_app()
     assert _metric(at, "Concessions") == "2,973"
     assert _metric(at, "Artisanal sites") == "2,988"
 
 
 def test_filters_change_the_numbers() -> None:
-    at = _app()
+    at = open_app()
     before = _metric(at, "Sites inside concessions")
     at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["exploitation"]).run()
     assert not at.exception
@@ -95,7 +92,7 @@ def test_filters_change_the_numbers() -> None:
 
 
 def test_filters_that_leave_nothing_show_a_message() -> None:
-    at = _app()
+    at = open_app()
     at.multiselect(key=state.FILTER_PROVINCES).set_value(["Bas-Uele"]).run()
     at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["asm_zone"]).run()
     at.multiselect(key=state.FILTER_HOLDERS).set_value(["KIBALI GOLDMINES (100%)"]).run()
@@ -106,7 +103,7 @@ def test_filters_that_leave_nothing_show_a_message() -> None:
 
 
 def test_bad_rings_option_shows_a_message() -> None:
-    at = _app()
+    at = open_app()
     at.text_input(key=state.OPTION_RINGS).set_value("1, five").run()
     assert not at.exception
     assert at.warning
@@ -114,7 +111,7 @@ def test_bad_rings_option_shows_a_message() -> None:
 
 
 def test_upload_of_a_good_file_updates_the_overview() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/upload.py").run()
     at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
         ("survey.geojson", _sites_geojson(5), "application/geo+json")
@@ -130,7 +127,7 @@ def test_upload_of_a_good_file_updates_the_overview() -> None:
 
 
 def test_upload_of_a_bad_file_changes_nothing() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/upload.py").run()
     at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
         ("broken.zip", b"PK\x03\x04 this is not really a zip", "application/zip")
@@ -144,7 +141,7 @@ def test_upload_of_a_bad_file_changes_nothing() -> None:
 
 
 def test_upload_column_mapping_can_be_changed() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/upload.py").run()
     at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
         ("survey.geojson", _sites_geojson(3, name="Mine"), "application/geo+json")
@@ -159,7 +156,7 @@ def test_upload_column_mapping_can_be_changed() -> None:
 
 
 def test_statistics_search_filters_rows() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/statistics.py").run()
     rows = len(at.dataframe[0].value)
     at.text_input(key=state.STATS_SEARCH).set_value("SAKIMA").run()
@@ -171,7 +168,7 @@ def test_statistics_search_filters_rows() -> None:
 @pytest.mark.parametrize("view", ["Per holder", "Per licence type", "Per province",
                                   "Per country"])
 def test_statistics_views(view: str) -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/statistics.py").run()
     at.segmented_control(key=state.STATS_TABLE).set_value(view).run()
     assert not at.exception
@@ -179,7 +176,7 @@ def test_statistics_views(view: str) -> None:
 
 
 def test_map_selection_shows_the_concession_detail() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/map.py").run()
     at.selectbox(key=state.MAP_PICK).set_value("36").run()
     assert not at.exception
@@ -189,7 +186,7 @@ def test_map_selection_shows_the_concession_detail() -> None:
 
 
 def test_export_page_offers_every_format() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/export.py").run()
     assert not at.exception
     keys = {button.key for button in at.get("download_button")}
@@ -201,7 +198,7 @@ def test_export_page_offers_every_format() -> None:
 
 
 def test_overview_in_french_from_the_url() -> None:
-    at = _app("fr")
+    at = open_app("fr")
     assert _metric(at, "Concessions") == "2\u202f973"
     assert _metric(at, "Sites miniers artisanaux") == "2\u202f988"
     assert _metric(at, "Superficie de chevauchement") == "aucune"
@@ -210,7 +207,7 @@ def test_overview_in_french_from_the_url() -> None:
 
 
 def test_the_sidebar_picker_changes_the_language_and_the_url() -> None:
-    at = _app()
+    at = open_app()
     assert state.LANGUAGE_QUERY not in at.query_params  # English, URL left alone
     at.selectbox(key=state.LANGUAGE).set_value("fr").run()
     assert not at.exception, at.exception
@@ -227,13 +224,13 @@ def test_the_sidebar_picker_changes_the_language_and_the_url() -> None:
 
 
 def test_an_unknown_language_in_the_url_is_english() -> None:
-    at = _app("de")
+    at = open_app("de")
     assert _metric(at, "Artisanal sites") == "2,988"
     assert at.query_params[state.LANGUAGE_QUERY] == "en"
 
 
 def test_choices_survive_a_change_of_language() -> None:
-    at = _app("fr")
+    at = open_app("fr")
     with language("fr"):
         at.switch_page("pages/map.py").run()
         at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["exploitation"]).run()
@@ -249,7 +246,7 @@ def test_choices_survive_a_change_of_language() -> None:
 
 
 def test_concession_detail_in_french() -> None:
-    at = _app("fr")
+    at = open_app("fr")
     with language("fr"):
         at.switch_page("pages/map.py").run()
         at.selectbox(key=state.MAP_PICK).set_value("36").run()
@@ -267,7 +264,7 @@ def test_concession_detail_in_french() -> None:
 
 
 def test_engine_messages_reach_the_page_in_french() -> None:
-    at = _app("fr")
+    at = open_app("fr")
     with language("fr"):
         at.multiselect(key=state.FILTER_PROVINCES).set_value(["Bas-Uele"]).run()
         at.multiselect(key=state.FILTER_LIC_TYPES).set_value(["asm_zone"]).run()
@@ -283,7 +280,7 @@ def test_engine_messages_reach_the_page_in_french() -> None:
 
 
 def test_upload_report_and_export_note_in_french() -> None:
-    at = _app("fr")
+    at = open_app("fr")
     with language("fr"):
         at.switch_page("pages/upload.py").run()
         at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
@@ -298,14 +295,14 @@ def test_upload_report_and_export_note_in_french() -> None:
 
 
 def test_an_upload_is_kept_for_every_session_and_can_be_undone() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/upload.py").run()
     at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
         ("survey.geojson", _sites_geojson(3), "application/geo+json")
     ).run()
     at.button(key=state.UPLOAD_CONFIRM).click().run()
     assert not at.exception
-    other = _app()  # another browser session, later: it sees the stored upload
+    other = open_app()  # another browser session, later: it sees the stored upload
     assert _metric(other, "Artisanal sites") == "3"
     history = at.selectbox(key=f"{state.HISTORY_VERSION}_3")
     assert history.value == 3  # the upload is the newest version
@@ -317,7 +314,7 @@ def test_an_upload_is_kept_for_every_session_and_can_be_undone() -> None:
 
 
 def test_appending_adds_to_the_layer() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/upload.py").run()
     at.file_uploader(key=f"{state.UPLOAD_FILE}_0").set_value(
         ("more.geojson", _sites_geojson(4), "application/geo+json")

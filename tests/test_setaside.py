@@ -47,6 +47,7 @@ import pyproj
 import pytest
 import shapely
 import streamlit_folium
+from app_runner import open_app
 from shapely import LineString, Point, box
 from shapely.affinity import translate
 from streamlit.testing.v1 import AppTest
@@ -71,7 +72,6 @@ from ui import drawing, state
 GEOD = pyproj.Geod(ellps="WGS84")
 NA = pd.NA
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = 120
 
 A, B, Z = box(0, 0, 0.1, 0.1), box(0.05, 0, 0.15, 0.1), box(0.2, 0, 0.3, 0.1)
 P = box(0.01, 0.01, 0.09, 0.03)
@@ -520,13 +520,6 @@ def test_reading_the_map_back() -> None:
 # --- the page ------------------------------------------------------------------------------
 
 
-def _app(lang: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
-    if lang is not None:
-        at.query_params[state.LANGUAGE_QUERY] = lang
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
@@ -536,7 +529,7 @@ def _metrics(at: AppTest) -> dict[str, str]:
 @pytest.mark.parametrize("lang", ["en", "fr"])
 def test_page_with_a_pasted_polygon(lang: str, drc, private_workspace: Path) -> None:
     _concessions, _sites, scenario = drc
-    at = _app(lang)
+    at = open_app(lang)
     with language(lang):
         at.switch_page("pages/setaside.py").run()
         assert not at.exception, at.exception
@@ -561,7 +554,7 @@ def test_page_with_a_pasted_polygon(lang: str, drc, private_workspace: Path) -> 
 
 
 def test_page_refuses_a_bad_polygon_in_one_sentence() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/setaside.py").run()
     at.text_area(key=state.SETASIDE_PASTE).input('{"type": "Point", "coordinates": [30, 1]}')
     at.button(key=state.SETASIDE_APPLY).click().run()
@@ -573,7 +566,7 @@ def test_page_refuses_a_bad_polygon_in_one_sentence() -> None:
 
 def test_page_with_a_drawn_area_and_every_title() -> None:
     """The map's drawing lands in the session as the area (as st_folium returns it)."""
-    at = _app()
+    at = open_app()
     at.switch_page("pages/setaside.py").run()
     at.session_state[state.SETASIDE_AREA] = DRC_AREA
     at.toggle(key=state.SETASIDE_EVERY).set_value(True).run()
@@ -585,7 +578,7 @@ def test_page_with_a_drawn_area_and_every_title() -> None:
 
 
 def test_page_says_when_the_area_misses_the_title() -> None:
-    at = _app()
+    at = open_app()
     at.switch_page("pages/setaside.py").run()
     at.session_state[state.SETASIDE_AREA] = json.loads(shapely.to_geojson(
         box(28.0, -3.0, 28.01, -2.99)))

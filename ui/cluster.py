@@ -37,7 +37,7 @@ from ui.data import (
     source_label,
     workspace,
 )
-from ui.format import count, hectares, percent
+from geo.format import count, hectares, percent
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -88,16 +88,27 @@ def workspace_size() -> int:
     return sum(len(layer.data) for layer in workspace().values())
 
 
+@dataclass(frozen=True)
+class _Connection:
+    """Holds the client: a Dask client is awaitable, which the resource cache refuses."""
+
+    client: Client
+
+
 @st.cache_resource(show_spinner=False)
+def _connection(address: str) -> _Connection:
+    from geo import distributed  # noqa: PLC0415  (Dask is imported only when needed)
+
+    return _Connection(distributed.start_client(address or None))
+
+
 def _client(address: str) -> Client:
     """The server's Dask client (one per server and address)."""
-    from geo import distributed  # Dask is imported only when a run is asked for
-
-    return distributed.start_client(address or None)
+    return _connection(address).client
 
 
 def _address() -> str:
-    from geo.distributed import SCHEDULER_ENV
+    from geo.distributed import SCHEDULER_ENV  # noqa: PLC0415
 
     return os.environ.get(SCHEDULER_ENV, "")
 
@@ -123,7 +134,7 @@ def _runs_folder() -> Path:
 
 def start_run(client: Client, key: str) -> Run:
     """Write the filtered layers as GeoParquet datasets and submit the run."""
-    from geo import distributed
+    from geo import distributed  # noqa: PLC0415
 
     layers = workspace()
     filters = current_filters()
@@ -191,7 +202,7 @@ def _progress(key: str) -> None:
         return
     if run.future.done():
         st.rerun(scope="app")
-    from geo.distributed import read_progress
+    from geo.distributed import read_progress  # noqa: PLC0415
 
     report = read_progress(_client(_address()), key)
     fraction = float(report.get("fraction", 0.0))  # type: ignore[arg-type]
@@ -220,7 +231,9 @@ def _show_result(run: Run) -> None:
     row[2].metric(_("Sites inside concessions"), count(totals["sites_in"]),
                   _("{share} of sites").format(share=percent(totals["sites_in_pct"])),
                   delta_color="off", delta_arrow="off")
-    row[3].metric(_("Overlap area"), hectares(totals["overlap_ha"]))
+    points_only = totals["site_ha"] == 0  # as the Overview says it
+    row[3].metric(_("Overlap area"),
+                  _("no area") if points_only else hectares(totals["overlap_ha"]))
     st.caption(_("Concessions cover {area} (union of titles).").format(
         area=hectares(totals["concession_ha"])))
     st.download_button(

@@ -35,7 +35,7 @@ from geo.pipeline import (
 from geo.schema import LayerKind
 from geo.stats import group_stats, region_stats, year_stats
 from geo.store import AddResult, UploadMode, Workspace
-from geo.subset import Basis, filtered, prepare
+from geo.subset import Basis, ConcessionCache, filtered, prepare
 from ui import lod, maps, state
 
 LAYER_KINDS: tuple[LayerKind, ...] = ("concessions", "sites")
@@ -148,8 +148,9 @@ def current_analysis() -> Analysis:
         When the options are wrong or the filters leave nothing; pages show the message.
     """
     layers = workspace()
+    known = _concession_cache(layers["concessions"].fingerprint, layers["concessions"])
     basis = _basis(basis_key(), layers["concessions"], layers["sites"], current_rings(),
-                   current_radius())
+                   current_radius(), known)
     return _analysis(analysis_key(), basis, current_filters())
 
 
@@ -164,12 +165,19 @@ def analysis_or_stop() -> tuple[str, Analysis]:
         raise  # unreachable: st.stop ends the run
 
 
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _concession_cache(fingerprint: str, _concessions: Layer) -> ConcessionCache:
+    """What is measured of a concession layer alone: a new site layer (an upload) is
+    analysed against it without measuring it again."""
+    return ConcessionCache.of(_concessions)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _basis(
     key: str, _concessions: Layer, _sites: Layer, _rings: tuple[float, ...],
-    _radius: float | None,
+    _radius: float | None, _known: ConcessionCache,
 ) -> Basis:
-    return prepare(_concessions, _sites, rings_km=_rings, radius_m=_radius)
+    return prepare(_concessions, _sites, rings_km=_rings, radius_m=_radius, known=_known)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

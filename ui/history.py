@@ -10,7 +10,7 @@ from geo.pipeline import BUNDLED_SOURCES
 from geo.schema import LAYER_KIND_LABELS
 from geo.store import Workspace
 from ui import state
-from ui.format import count
+from geo.format import count
 
 #: How each version came about (the stored ``mode``), shown translated.
 MODE_LABELS: dict[str, str] = {

@@ -26,15 +26,19 @@ Examples
 >>> view = View.fitting([[-5.0, 20.0], [5.0, 30.0]])
 >>> view.zoom
 6
->>> window(view, (20.0, -5.0, 30.0, 5.0)) == (20.0, -5.0, 30.0, 5.0)
+>>> west, south, east, north = window(view, (20.0, -5.0, 30.0, 5.0))
+>>> west <= 20.0 and east >= 30.0 and south <= -5.0 and north >= 5.0
 True
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -73,15 +77,18 @@ MAX_IMAGE_PX = 2048
 #: Size (px) of the map assumed before the browser reports its view: the Map page's map.
 ASSUMED_MAP_PX: tuple[int, int] = (800, 620)
 #: Side (px) of a cell of the site grid.
-GRID_CELL_PX = 64
+GRID_CELL_PX = 80
 #: The window is the view widened by this share of its size on each side.
 WINDOW_MARGIN = 0.5
-#: Images kept per analysis (the last views).
-IMAGES_KEPT = 12
+#: Images kept (the last views of the last maps, for every session).
+IMAGES_KEPT = 32
 #: zlib level of the images: fast; they are small next to the budget.
 PNG_COMPRESSION = 1
 #: Features smaller than this many pixels across are drawn as their bounding box.
 BOX_PX = 2.0
+
+_IMAGES: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()
+_IMAGES_LOCK = threading.Lock()
 
 Detail = Literal["all", "vector", "image"]
 SiteDetail = Literal["all", "markers", "grid"]
@@ -175,31 +182,39 @@ def window(view: View, extent: Window | None) -> Window:
     """``(west, south, east, north)`` of what a map sends for ``view``.
 
     The whole data ``extent`` when it fits in :data:`MAX_IMAGE_PX` pixels at the view's
-    zoom; else the view widened by :data:`WINDOW_MARGIN` on each side, its edges snapped
-    to 256-pixel tiles (small pans keep the same window), cut to the extent.
+    zoom; else the view widened by :data:`WINDOW_MARGIN` on each side, cut to the extent.
+    Edges are snapped to 256-pixel tiles: small pans, and filters that move the extent a
+    little, keep the same window.
     """
     pixel = view.pixel
-    if extent is not None:
-        west, south, east, north = extent
-        wide = (east - west) / pixel
-        tall = (mercator(north) - mercator(south)) / pixel
-        if wide <= MAX_IMAGE_PX and tall <= MAX_IMAGE_PX:
-            return extent
     tile = 256 * pixel
+    data = None if extent is None else _snapped(extent, tile)
+    if data is not None:
+        wide = (data[2] - data[0]) / pixel
+        tall = (mercator(data[3]) - mercator(data[1])) / pixel
+        if wide <= MAX_IMAGE_PX and tall <= MAX_IMAGE_PX:
+            return data
     bottom, top = float(mercator(view.south)), float(mercator(view.north))
     pad_x = (view.east - view.west) * WINDOW_MARGIN
     pad_y = (top - bottom) * WINDOW_MARGIN
-    west = math.floor((view.west - pad_x) / tile) * tile
-    east = math.ceil((view.east + pad_x) / tile) * tile
-    low = math.floor((bottom - pad_y) / tile) * tile
-    high = math.ceil((top + pad_y) / tile) * tile
-    south, north = float(inverse_mercator(low)), float(inverse_mercator(high))
-    if extent is not None:
-        west, south = max(west, extent[0]), max(south, extent[1])
-        east, north = min(east, extent[2]), min(north, extent[3])
+    west, south, east, north = _snapped(
+        (view.west - pad_x, float(inverse_mercator(bottom - pad_y)),
+         view.east + pad_x, float(inverse_mercator(top + pad_y))), tile)
+    if data is not None:
+        west, south = max(west, data[0]), max(south, data[1])
+        east, north = min(east, data[2]), min(north, data[3])
         if west >= east or south >= north:  # nothing of the data in view
             west, south, east, north = view.west, view.south, view.east, view.north
     return (float(west), float(south), float(east), float(north))
+
+
+def _snapped(box: Window, tile: float) -> Window:
+    """``box`` widened to the edges of ``tile``-wide tiles (Mercator y for latitudes)."""
+    west, south, east, north = box
+    low = math.floor(float(mercator(south)) / tile) * tile
+    high = math.ceil(float(mercator(north)) / tile) * tile
+    return (math.floor(west / tile) * tile, float(inverse_mercator(low)),
+            math.ceil(east / tile) * tile, float(inverse_mercator(high)))
 
 
 # --- what each layer sends ---------------------------------------------------------------------
@@ -309,7 +324,7 @@ class MapIndex:
         self.extent = _extent([*self.bounds.values()], self.lon[self.site_ok],
                               self.lat[self.site_ok])
         self._all: Plan | None = None
-        self._images: dict[tuple[str, Window, int], str | None] = {}
+        self._fingerprints: dict[str, str] = {}
 
     def rows(self, layer: str, box: Window) -> np.ndarray:
         """Positions of the features of ``layer`` whose bounding box meets ``box``: every
@@ -352,27 +367,46 @@ class MapIndex:
     def image(self, layer: str, box: Window, zoom: int,
               styles: Mapping[str, Style]) -> str | None:
         """The ``data:`` URI of a PNG of ``layer`` over ``box`` at ``zoom``
-        (:func:`raster_png`, ``styles`` per group; the same for a layer at every call), or
-        None when nothing of it is there. The last few are kept.
+        (:func:`raster_png`, ``styles`` per group), or None when nothing of it is there.
 
         Features under :data:`BOX_PX` pixels across are drawn as their bounding boxes,
-        the others with their rings.
+        the others with their rings. The last :data:`IMAGES_KEPT` images are kept for
+        every map, keyed on the layer's content: a filter on the sites does not draw the
+        concessions again.
         """
-        key = (layer, box, zoom)
-        if key not in self._images:
-            rows = self.rows(layer, box)
-            bounds = self.bounds[layer][rows]
-            size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
-            small = size < BOX_PX * degrees_per_pixel(zoom)
+        key = (self.fingerprint(layer), box, zoom, tuple(sorted(styles.items())))
+        with _IMAGES_LOCK:
+            if key in _IMAGES:
+                _IMAGES.move_to_end(key)
+                return _IMAGES[key]
+        rows = self.rows(layer, box)
+        bounds = self.bounds[layer][rows]
+        size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
+        small = size < BOX_PX * degrees_per_pixel(zoom)
+        codes, names = self.groups[layer]
+        paths = _compound_paths(self.geoms[layer][rows[~small]], codes[rows[~small]],
+                                boxes=bounds[small], box_groups=codes[rows[small]])
+        png = raster_png([(str(names[code]), xy, kinds) for code, xy, kinds in paths],
+                         styles, box, zoom)
+        url = None if png is None else png_uri(png)
+        with _IMAGES_LOCK:
+            _IMAGES[key] = url
+            while len(_IMAGES) > IMAGES_KEPT:
+                _IMAGES.popitem(last=False)
+        return url
+
+    def fingerprint(self, layer: str) -> str:
+        """A digest of a polygon layer's content as drawn: each feature's bounds, vertex
+        count and style group."""
+        if layer not in self._fingerprints:
+            geoms = self.geoms[layer]
+            digest = hashlib.sha256(np.ascontiguousarray(self.bounds[layer]).tobytes())
+            digest.update(shapely.get_num_coordinates(geoms).astype(np.int64).tobytes())
             codes, names = self.groups[layer]
-            paths = _compound_paths(self.geoms[layer][rows[~small]], codes[rows[~small]],
-                                    boxes=bounds[small], box_groups=codes[rows[small]])
-            png = raster_png([(str(names[code]), xy, kinds) for code, xy, kinds in paths],
-                             styles, box, zoom)
-            while len(self._images) >= IMAGES_KEPT:
-                self._images.pop(next(iter(self._images)))
-            self._images[key] = None if png is None else png_uri(png)
-        return self._images[key]
+            digest.update(np.asarray(codes, dtype=np.int64).tobytes())
+            digest.update("|".join(map(str, names)).encode())
+            self._fingerprints[layer] = digest.hexdigest()
+        return self._fingerprints[layer]
 
 
 def plan(index: MapIndex, view: View, *,
@@ -476,7 +510,35 @@ def png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-class ImageLayer(branca.element.MacroElement):
+class _Text(branca.element.Element):
+    """Script text already rendered, added to a page as it is.
+
+    branca wraps each element's rendered script in an ``Element``, which compiles it as a
+    Jinja template: for a script that carries data (an image, thousands of cells) that is
+    most of the time a map takes to render, for nothing.
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        """The text."""
+        return self.text
+
+
+class _ScriptElement(branca.element.MacroElement):
+    """A macro element with only a ``script`` macro, rendered without the compilation
+    :class:`_Text` avoids."""
+
+    def render(self, **kwargs: Any) -> None:
+        """Add the rendered script to the page."""
+        figure = self.get_root()
+        script = self._template.module.__dict__["script"]
+        figure.script.add_child(_Text(script(self, kwargs)), name=self.get_name())
+
+
+class ImageLayer(_ScriptElement):
     """An image over ``bounds`` ``[[south, west], [north, east]]`` in a Leaflet pane, not
     clickable (clicks reach the map)."""
 
@@ -594,7 +656,7 @@ def site_grid(lon: np.ndarray, lat: np.ndarray, inside: np.ndarray, box: Window,
     })
 
 
-class SiteGrid(folium.elements.JSCSSMixin, branca.element.MacroElement):
+class SiteGrid(folium.elements.JSCSSMixin, _ScriptElement):
     """Cells of :func:`site_grid` as cluster icons (Leaflet.markercluster's look) with a
     tooltip; a click zooms to the cell.
 

@@ -55,9 +55,9 @@ from folium.features import GeoJsonPopup, GeoJsonTooltip
 from folium.plugins import FastMarkerCluster
 from folium.template import Template
 
+from geo import format as fmt
 from geo.i18n import N_, _, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES, RED_FLAGS, TENURE_CLASSES, TENURE_LABELS
-from ui import format as fmt
 from ui import lod
 from ui.offline import OfflineMap, add_pane, make_offline, offline_map
 
@@ -273,10 +273,8 @@ def overlap_layers(
     if index is None:
         index = map_index(concessions, sites, zones, footprints)
     conc_geoms = _geometries(concessions)
-    bounds = index.fit
     selected_rows = _selected_rows(concessions, selected)
-    if zoom_to_selected and selected_rows.any():
-        bounds = _view_bounds(conc_geoms[selected_rows], trim=False) or bounds
+    bounds = initial_bounds(concessions, index, selected if zoom_to_selected else None)
     m = _base_map(bounds, tiles=tiles)
     lod.ClusterAssets().add_to(m)
     plan = lod.plan(index, view or lod.View.fitting(bounds))
@@ -298,6 +296,16 @@ def overlap_layers(
     )
     Legend(legend).add_to(m)
     return MapLayers(m, groups, plan)
+
+
+def initial_bounds(concessions: gpd.GeoDataFrame, index: lod.MapIndex,
+                   selected: str | None = None) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` the main map opens on: the concessions (far
+    outliers left out), or the title ``selected``."""
+    rows = _selected_rows(concessions, selected)
+    if rows.any():
+        return _view_bounds(_geometries(concessions)[rows], trim=False) or index.fit
+    return index.fit
 
 
 def map_index(
@@ -721,8 +729,10 @@ def _lod_concessions(concessions: gpd.GeoDataFrame, index: lod.MapIndex, plan: l
     an image of its window."""
     if plan.polygons == "image":
         group = folium.FeatureGroup(name=_(LAYER_CONCESSIONS), overlay=True, control=True)
-        line = IMAGE_LINE_PX if plan.zoom >= IMAGE_OUTLINE_ZOOM else 0.0
-        styles = {code: lod.Style(colour, 0.35, colour, 0.9, line)
+        # Zoomed out, titles are a few pixels: fuller fills and no outlines read better.
+        outlined = plan.zoom >= IMAGE_OUTLINE_ZOOM
+        styles = {code: lod.Style(colour, 0.35 if outlined else 0.65, colour, 0.9,
+                                  IMAGE_LINE_PX if outlined else 0.0)
                   for code, colour in LIC_COLOURS.items()}
         _image(index, "concessions", plan, styles, pane="concessions").add_to(group)
         return group

@@ -11,7 +11,7 @@ from geo.pipeline import Layer, load_layer
 from geo.schema import LayerKind
 from geo.validate import core_bounds
 from ui.data import workspace
-from ui.format import count
+from geo.format import count
 
 #: Largest upload accepted, in MB (the same number is in .streamlit/config.toml).
 MAX_UPLOAD_MB = fence.MAX_UPLOAD_MB

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from geo.export import _spreadsheet_safe
+from geo.export import spreadsheet_safe
 
 PAYLOADS = [
     "=1+1", "+1+1", "-1+1", "@SUM(A1)",
@@ -18,7 +18,7 @@ PAYLOADS = [
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_formula_payloads_are_prefixed(payload: str) -> None:
     table = pd.DataFrame({"holder": [payload, "Plain Ltd"], "area_ha": [1.5, -2.0]})
-    safe = _spreadsheet_safe(table)
+    safe = spreadsheet_safe(table)
     assert safe["holder"].tolist() == ["'" + payload, "Plain Ltd"]
     assert safe["area_ha"].tolist() == [1.5, -2.0]
     assert table["holder"].tolist()[0] == payload  # the input is not mutated
@@ -26,4 +26,4 @@ def test_formula_payloads_are_prefixed(payload: str) -> None:
 
 def test_markup_is_left_as_text() -> None:
     evil = '<img src=x onerror="window.__xss=1">'
-    assert _spreadsheet_safe(pd.DataFrame({"name": [evil]}))["name"].tolist() == [evil]
+    assert spreadsheet_safe(pd.DataFrame({"name": [evil]}))["name"].tolist() == [evil]

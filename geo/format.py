@@ -3,7 +3,7 @@
 Every number the dashboard shows as text goes through here, formatted for the current
 language (:func:`geo.i18n.get_language`) with Babel's CLDR data: ``1,234.5`` in English,
 ``1 234,5`` in French (a narrow no-break space, U+202F, groups the digits), ``1.234,5`` in
-Spanish and Portuguese. Nothing here imports Streamlit, so the map builders use it too.
+Spanish and Portuguese. Nothing here imports Streamlit: the pages, the map builders and the reports use it alike.
 
 Examples
 --------
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 from babel import Locale
@@ -31,7 +32,7 @@ from geo.i18n import _, get_language
 UNIT_SPACE = "\u00a0"
 
 
-def number(value: float, decimals: int = 0) -> str:
+def number(value: Any, decimals: int = 0) -> str:
     """``value`` with digit grouping and ``decimals`` decimals: ``1,234.5`` / ``1 234,5``."""
     pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
     return format_decimal(value, format=pattern, locale=get_language())
@@ -42,7 +43,7 @@ def decimal(value: float) -> str:
     return format_decimal(value, locale=get_language())
 
 
-def count(value: float) -> str:
+def count(value: Any) -> str:
     """A whole number: ``12,345`` (``12 345`` in French)."""
     return number(int(value))
 
@@ -74,7 +75,7 @@ def date(value: object) -> str | None:
     if isinstance(value, dt.datetime | dt.date) and not pd.isna(value):
         day = value.date() if isinstance(value, dt.datetime) else value
     else:
-        stamp = pd.to_datetime(value, errors="coerce")  # type: ignore[arg-type]
+        stamp = pd.to_datetime(value, errors="coerce")  # type: ignore[call-overload]
         if pd.isna(stamp):
             return None
         day = stamp.date()
