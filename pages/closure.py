@@ -7,6 +7,8 @@ from streamlit_folium import st_folium
 
 from geo.closure import DEFAULT_WITHIN_YEARS, closure_note
 from geo.export import method_note
+from geo.format import count, kilometres
+from geo.format import date as format_date
 from geo.i18n import _, label
 from geo.schema import EXPIRY_STATUS_LABELS, LIC_TYPE_LABELS
 from ui import maps, state
@@ -20,8 +22,6 @@ from ui.closure import (
 )
 from ui.data import analysis_or_stop, export_info
 from ui.downloads import table_downloads
-from geo.format import count, kilometres
-from geo.format import date as format_date
 from ui.router import require_router
 from ui.tables import column_config, search_rows
 

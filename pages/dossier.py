@@ -6,6 +6,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.errors import GeoError
+from geo.format import count, date, decimal, hectares, percent, vega_locale
 from geo.i18n import N_, _, get_language, label
 from geo.report import ring_colour, ring_label
 from geo.schema import LIC_TYPE_LABELS, RED_FLAGS, TENURE_LABELS
@@ -19,7 +20,6 @@ from ui.dossier import (
     markdown_text,
     report_files,
 )
-from geo.format import count, date, decimal, hectares, percent, vega_locale
 from ui.router import require_router
 from ui.tables import column_config, column_label
 

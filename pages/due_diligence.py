@@ -12,6 +12,7 @@ from geo.diligence import (
     pack_note,
 )
 from geo.export import csv_bytes, tables_bytes
+from geo.format import count, percent
 from geo.i18n import N_, _, bound, label
 from geo.schema import (
     DILIGENCE_INDICATORS,
@@ -23,7 +24,6 @@ from geo.schema import (
 from ui import state
 from ui.data import analysis_or_stop, export_info
 from ui.diligence import diligence_view, sites_of_row
-from geo.format import count, percent
 from ui.router import require_router
 from ui.tables import column_config, search_rows
 

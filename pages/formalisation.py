@@ -16,12 +16,12 @@ from geo.formalisation import (
     formalisation_note,
     workbook_tables,
 )
+from geo.format import count, vega_locale
 from geo.i18n import N_, _, bound, label
 from geo.schema import FORMALISATION_CATEGORIES, FORMALISATION_LABELS, TENURE_LABELS
 from ui import maps, state
 from ui.data import analysis_or_stop, current_filters, export_info
 from ui.formalisation import formalisation_view
-from geo.format import count, vega_locale
 from ui.router import require_router
 from ui.tables import column_config, search_rows
 

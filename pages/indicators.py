@@ -6,12 +6,12 @@ import altair as alt
 import streamlit as st
 
 from geo.export import method_note
+from geo.format import count, vega_locale
 from geo.i18n import N_, _
 from geo.indicators import DEFAULT_RECENT_YEARS, indicator_note
 from ui import state
 from ui.data import analysis_or_stop, export_info
 from ui.downloads import table_downloads
-from geo.format import count, vega_locale
 from ui.indicators import indicator_table, trend_start
 from ui.router import require_router
 from ui.tables import column_config, column_label, search_rows

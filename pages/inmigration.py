@@ -9,6 +9,7 @@ import streamlit as st
 
 from geo.errors import GeoError
 from geo.export import method_note
+from geo.format import count, decimal, vega_locale
 from geo.i18n import N_, _, label
 from geo.inmigration import (
     BUNDLED_VISITS,
@@ -29,7 +30,6 @@ from geo.store import Workspace
 from ui import state
 from ui.data import analysis_or_stop, export_info, workspace_store
 from ui.downloads import table_downloads
-from geo.format import count, decimal, vega_locale
 from ui.router import require_router
 from ui.tables import column_config, column_label
 

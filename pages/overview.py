@@ -5,12 +5,12 @@ import pandas as pd
 import streamlit as st
 from streamlit_folium import st_folium
 
+from geo.format import count, hectares, percent, vega_locale
 from geo.i18n import _, label
 from geo.schema import TENURE_CLASSES, TENURE_LABELS
 from ui import maps
 from ui.cluster import offer_cluster_run
 from ui.data import analysis_or_stop, current_filters, map_index
-from geo.format import count, hectares, percent, vega_locale
 from ui.router import require_router
 
 require_router()

@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from geo.errors import GeoError
+from geo.format import count, hectares, percent
 from geo.i18n import _, bound, label, ngettext
 from geo.schema import LIC_TYPE_LABELS, SET_ASIDE_LIC_TYPE, TENURE_LABELS
 from geo.setaside import (
@@ -23,7 +24,6 @@ from geo.setaside import (
 )
 from ui import drawing, state
 from ui.data import analysis_or_stop, concessions_with_stats, export_info
-from geo.format import count, hectares, percent
 from ui.router import require_router
 from ui.setaside import scenario
 from ui.tables import column_config, column_label

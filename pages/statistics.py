@@ -4,11 +4,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from geo.format import count, vega_locale
 from geo.i18n import N_, _, label
 from geo.schema import LIC_TYPE_LABELS
 from ui import state
 from ui.data import analysis_or_stop, grouped_table, years_table
-from geo.format import count, vega_locale
 from ui.router import require_router
 from ui.tables import column_config, column_label, search_rows
 

@@ -37,12 +37,12 @@ from geo.closure import (
     titles_without_expiry,
 )
 from geo.errors import SchemaError
+from geo.format import count
 from geo.i18n import language
 from geo.overlap import compute_overlaps
 from geo.pipeline import analyse, load_bundled
 from geo.schema import CLOSURE_COLUMNS
 from ui import state
-from geo.format import count
 from ui.maps import YEARS_LEFT_CLASSES, closure_map
 
 AS_OF = dt.date(2020, 1, 1)

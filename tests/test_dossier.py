@@ -40,6 +40,7 @@ import shapely
 from app_runner import open_app
 from shapely import Point, box
 
+from geo import format as fmt
 from geo.dossier import Dossier, concession_dossier
 from geo.errors import GeoError, NotFoundError
 from geo.export import summary
@@ -59,7 +60,6 @@ from geo.schema import (
     normalise_sites,
 )
 from geo.stats import concession_stats, totals
-from geo import format as fmt
 from ui import state
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,13 +21,13 @@ from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 from shapely import Polygon, box
 
+from geo import format as fmt
 from geo import i18n
 from geo.errors import LayerReadError
 from geo.i18n import N_, _, bound, language, language_from_env, ngettext, normalise_language
 from geo.io import read_layer
 from geo.schema import LIC_TYPE_LABELS, RED_FLAGS, TENURE_LABELS
 from geo.validate import RULES, validate_layer
-from geo import format as fmt
 from ui import maps
 
 ROOT = Path(__file__).resolve().parents[1]

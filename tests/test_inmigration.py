@@ -31,6 +31,7 @@ from streamlit.testing.v1 import AppTest
 
 from geo.errors import LayerReadError, SchemaError
 from geo.export import method_note, tables_bytes
+from geo.format import count
 from geo.i18n import _, language
 from geo.inmigration import (
     BUNDLED_VISITS,
@@ -59,7 +60,6 @@ from geo.schema import (
 )
 from geo.store import open_workspace
 from ui import state
-from geo.format import count
 
 YEARS = list(range(2014, 2021))
 RINGS = (1.0, 5.0)

@@ -27,6 +27,7 @@ import streamlit as st
 
 from geo.errors import GeoError
 from geo.filters import filter_concessions, filter_sites
+from geo.format import count, hectares, percent
 from geo.i18n import N_, _
 from ui import state
 from ui.data import (
@@ -37,7 +38,6 @@ from ui.data import (
     source_label,
     workspace,
 )
-from geo.format import count, hectares, percent
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from geo.format import count, date, decimal, hectares, percent
 from geo.i18n import N_, _, label
 from geo.pipeline import Analysis
 from geo.schema import LIC_TYPE_LABELS, RED_FLAGS, TENURE_LABELS, ring_columns
 from geo.stats import sites_of_concession
-from geo.format import count, date, decimal, hectares, percent
 
 #: Labels of the columns of the table of sites in and around a title (English, marked).
 SITE_COLUMN_LABELS = {

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from geo.format import count
 from geo.i18n import N_, _, label
 from geo.pipeline import BUNDLED_SOURCES
 from geo.schema import LAYER_KIND_LABELS
 from geo.store import Workspace
 from ui import state
-from geo.format import count
 
 #: How each version came about (the stored ``mode``), shown translated.
 MODE_LABELS: dict[str, str] = {

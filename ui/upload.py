@@ -5,13 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from geo import fence
+from geo.format import count
 from geo.i18n import N_, _
 from geo.io import MAX_ARCHIVE_MEMBERS, MAX_UNZIPPED_MB
 from geo.pipeline import Layer, load_layer
 from geo.schema import LayerKind
 from geo.validate import core_bounds
 from ui.data import workspace
-from geo.format import count
 
 #: Largest upload accepted, in MB (the same number is in .streamlit/config.toml).
 MAX_UPLOAD_MB = fence.MAX_UPLOAD_MB
