@@ -54,8 +54,10 @@ def inputs(size: str, data: Path) -> tuple[Path, Path]:
     return conc, sites
 
 
-def _worker_peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _worker_usage() -> tuple[float, float]:
+    """Peak resident memory (MiB) and CPU seconds of the calling (worker) process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def on_cluster(conc: Path, sites: Path, out: Path, workers: int, memory_limit: str,
@@ -66,10 +68,12 @@ def on_cluster(conc: Path, sites: Path, out: Path, workers: int, memory_limit: s
         result, _paths = overlap_on_cluster(client, conc, sites, out,
                                             partition_rows=partition_rows)
         wall = time.perf_counter() - started
-        peaks = client.run(_worker_peak_mib)
+        usage = client.run(_worker_usage)
+    peaks = {w: usage[w][0] for w in usage}
     return {
         "workers": workers, "memory_limit": memory_limit, "wall_s": wall,
         "peak_mib_per_worker": " / ".join(f"{peaks[w]:,.0f}" for w in sorted(peaks)),
+        "cpu_s_per_worker": " / ".join(f"{usage[w][1]:,.0f}" for w in sorted(usage)),
         "max_worker_peak_mib": max(peaks.values()),
         "client_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "partitions": f"{result.partitions['concessions']} + {result.partitions['sites']}",

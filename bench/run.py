@@ -1,6 +1,7 @@
 """One benchmark run: the engine, the floor and PostGIS on the same synthetic layers.
 
-``python bench/run.py --size 2k|20k|100k [--data DIR] [--no-postgis] [--map] [--results FILE]``
+``python bench/run.py --size 2k|20k|100k [--data DIR] [--no-postgis] [--no-engine] [--map
+[--no-reruns] [--no-browser]] [--results FILE]``
 
 Generates the layers (``bench/generate.py``) into ``DIR/<size>`` unless they are there, then
 
@@ -10,8 +11,10 @@ Generates the layers (``bench/generate.py``) into ``DIR/<size>`` unless they are
 (c) loads the layers into a private PostGIS server (started and stopped here, as
     ``tests/conftest.py`` does) and runs ``ST_Intersection`` / ``ST_Union`` /
     ``::geography`` area with GIST indexes,
-(d) with ``--map``, builds the dashboard's map (``ui.maps.overlap_map``) in this process and
-    measures its build time and HTML size,
+(d) with ``--map``, measures the dashboard (``bench/dashboard.py``): the Map page's first
+    map (bytes, build time) and zoomed views, filtered analyses, page reruns after a filter
+    change and a 10,000-site upload (Streamlit's AppTest), the time to the first drawn map
+    in headless Chromium, and a screenshot of the Map page (``bench/map_<size>.png``),
 
 checks that the three agree on every concession's overlap area within 0.01%, and appends a
 section to ``bench/RESULTS.md``. Wall time and peak RSS of (a) and (b) come from
@@ -45,10 +48,7 @@ import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from geo.pipeline import analyse, load_layer  # noqa: E402
-from geo.validate import core_bounds  # noqa: E402
-from ui import maps  # noqa: E402
-from ui.data import concessions_with_stats  # noqa: E402
+import dashboard  # noqa: E402
 
 BENCH = ROOT / "bench"
 PYTHON = sys.executable
@@ -272,25 +272,32 @@ def agreement(results: dict[str, pd.Series]) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(rows), lines
 
 
-# --------------------------------------------------------------------------- map payload
+# --------------------------------------------------------------------------- dashboard
 
-def map_payload(conc: Path, sites: Path) -> dict[str, float]:
-    """Build the dashboard map as pages/map.py does; time it and size its HTML."""
-    t = time.perf_counter()
-    concessions = load_layer(conc, "concessions")
-    layer = load_layer(sites, "sites", reference_bounds=core_bounds(concessions.data))
-    analysis = analyse(concessions, layer)
-    analyse_s = time.perf_counter() - t
-    overlaps = analysis.overlaps
-    t = time.perf_counter()
-    folium_map = maps.overlap_map(concessions_with_stats(analysis), overlaps.sites,
-                                  overlaps.zones, footprints=overlaps.footprints)
-    build_s = time.perf_counter() - t
-    t = time.perf_counter()
-    html = folium_map.get_root().render()
-    render_s = time.perf_counter() - t
-    return {"analyse_s": analyse_s, "build_s": build_s, "render_s": render_s,
-            "bytes": len(html), "utf8_bytes": len(html.encode("utf-8"))}
+def dashboard_numbers(conc: Path, sites: Path, work: Path, size: str, *,
+                      reruns: bool, browser: bool) -> dict[str, object]:
+    """The dashboard's numbers (bench/dashboard.py): map, filters, reruns, upload, browser."""
+    concessions, site_layer = dashboard.load(conc, sites)
+    html = work / "map_first.html"
+    numbers: dict[str, object] = {"map": dashboard.map_numbers(concessions, site_layer, html)}
+    changes = dashboard.filter_changes(concessions, site_layer)
+    basis = numbers["map"].pop("basis")  # type: ignore[union-attr]
+    numbers["filters"] = dashboard.filter_numbers(basis, changes)
+    del basis
+    print("map", numbers["map"], file=sys.stderr)
+    if browser:
+        numbers["drawn_s"] = dashboard.drawn_seconds(html)
+    if reruns or browser:
+        workspace = dashboard.workspace_file(conc, sites, conc.parent)
+    if reruns:
+        numbers["reruns"] = dashboard.rerun_numbers(workspace, changes)
+        numbers["upload"] = dashboard.upload_numbers(workspace, sites)
+        print("reruns", numbers["reruns"], numbers["upload"], file=sys.stderr)
+    if browser:
+        png = BENCH / f"map_{size}.png"
+        numbers["app_drawn_s"] = dashboard.app_screenshot(workspace, png)
+        numbers["screenshot"] = png.relative_to(ROOT).as_posix()
+    return numbers
 
 
 # --------------------------------------------------------------------------- report
@@ -311,7 +318,7 @@ def _cell(value: object) -> str:
 
 
 def report(size: str, info: dict[str, object], timings: pd.DataFrame, agree: pd.DataFrame,
-           lines: list[str], payload: dict[str, float] | None, extra: list[str]) -> str:
+           lines: list[str], board: dict[str, object] | None, extra: list[str]) -> str:
     spec = info["machine"]
     assert isinstance(spec, dict)
     out = [f"## {size} — {dt.datetime.now().isoformat(timespec='seconds')}", "",
@@ -323,10 +330,8 @@ def report(size: str, info: dict[str, object], timings: pd.DataFrame, agree: pd.
                 _table(agree), ""]
         out += [f"- {line}" for line in lines] or ["- every concession agrees within 0.01%"]
         out.append("")
-    if payload:
-        out += [("Map payload (`ui.maps.overlap_map` of `geo.pipeline.analyse(...)`, "
-                 "as pages/map.py builds it):"), "",
-                _table(pd.DataFrame([payload])), ""]
+    if board:
+        out += dashboard.as_markdown(board)
     out += extra
     return "\n".join(out) + "\n"
 
@@ -337,7 +342,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "geo-bench")
     parser.add_argument("--no-postgis", action="store_true")
     parser.add_argument("--no-engine", action="store_true")
-    parser.add_argument("--map", action="store_true", help="also measure the map payload")
+    parser.add_argument("--map", action="store_true",
+                        help="also measure the dashboard: map payload, reruns, upload, browser")
+    parser.add_argument("--no-reruns", action="store_true",
+                        help="with --map: skip the page reruns and the upload (AppTest)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="with --map: skip Chromium (drawing time, screenshot)")
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     args = parser.parse_args()
 
@@ -377,7 +387,8 @@ def main() -> None:
         extra.append(f"engine / floor: {engine_wall / floor_row['wall_s']:.2f}x wall, "
                      f"{timings.loc[0, 'peak_mib'] / floor_row['peak_mib']:.2f}x peak memory")
     agree, lines = agreement(results) if "engine" in results else (pd.DataFrame(), [])
-    payload = map_payload(conc, sites) if args.map else None
+    board = (dashboard_numbers(conc, sites, work, args.size, reruns=not args.no_reruns,
+                               browser=not args.no_browser) if args.map else None)
     sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
     site_frame = gpd.read_parquet(sites, columns=["site_id", "geometry"])
     info = {"machine": machine(), "data": (
@@ -386,7 +397,7 @@ def main() -> None:
         f"{int((site_frame.geom_type != 'Point').sum())} site polygons, "
         f"{int((site_frame.geom_type == 'Point').sum())} site points; files "
         + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(sizes.items())))}
-    text = report(args.size, info, timings, agree, lines, payload, extra)
+    text = report(args.size, info, timings, agree, lines, board, extra)
     if not args.results.exists():
         args.results.write_text("# Benchmark results\n\nAppended by `bench/run.py`; see "
                                 "bench/README.md for what each number means.\n\n")

@@ -388,12 +388,13 @@ def _ring_pairs(
     site_geoms: np.ndarray,
     inside: pd.DataFrame,
     rings: tuple[float, ...],
-    known: ConcessionIndex | None = None,
+    measured: ConcessionIndex | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Ring pairs within the outer ring, and each site's nearest concession.
 
     Sites are grouped by UTM zone; in each zone the candidates are found with the spatial
-    index in metres and their distance is then measured geodesically.
+    index in metres and their distance is then measured geodesically. ``measured`` (of
+    these ``conc_geoms``) supplies the spatial index and projections made before.
 
     Returns
     -------
@@ -407,7 +408,7 @@ def _ring_pairs(
     for epsg, rows in utm_groups(site_geoms):
         local_sites = to_crs(site_geoms[rows], epsg)
         conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg,
-                                                     outer_m, known)
+                                                     outer_m, measured)
         tree = shapely.STRtree(local_geoms)
         s, c = tree.query(local_sites, predicate="dwithin", distance=outer_m * _SEARCH_MARGIN)
         km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
@@ -445,11 +446,11 @@ def _ring_pairs(
 
 def _local_concessions(
     conc_geoms: np.ndarray, group_sites: np.ndarray, epsg: int, outer_m: float,
-    known: ConcessionIndex | None = None,
+    measured: ConcessionIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Concessions worth projecting into this zone: all of them (small layers) or nearby.
 
-    ``known`` (of these ``conc_geoms``) supplies the spatial index and the projections
+    ``measured`` (of these ``conc_geoms``) supplies the spatial index and the projections
     already made.
     """
     if len(conc_geoms) <= 5000:
@@ -458,12 +459,12 @@ def _local_concessions(
         pad = outer_m / 1000.0 / 100.0 + 1.0  # degrees; generous at any latitude below 80
         minx, miny, maxx, maxy = shapely.total_bounds(group_sites)
         area = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
-        tree = known.tree if known is not None else shapely.STRtree(conc_geoms)
+        tree = measured.tree if measured is not None else shapely.STRtree(conc_geoms)
         index = tree.query(area)
         if len(index) == 0:
             index = np.arange(len(conc_geoms))
-    if known is not None:
-        return index, known.projected(epsg, index)
+    if measured is not None:
+        return index, measured.projected(epsg, index)
     return index, to_crs(conc_geoms[index], epsg)
 
 

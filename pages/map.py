@@ -35,7 +35,7 @@ st.title(_("Map"))
 key, analysis = analysis_or_stop()
 overlaps = analysis.overlaps
 index = map_index(key, analysis)
-known = set(index.conc_ids)
+known = index.conc_id_set
 
 selected = st.session_state.get(state.SELECTED_CONCESSION)
 if selected not in known:
@@ -55,8 +55,7 @@ else:
     )
     typed = st.session_state.get(state.SELECTED_CONCESSION)
     if typed and typed not in known:
-        controls[0].caption(_("No title {title} in the current selection.").format(
-            title=typed))
+        controls[0].caption(_("No title with that number in the current selection."))
 show_rings = controls[1].toggle(_("Proximity rings"), key=state.MAP_SHOW_RINGS,
                                 help=_("Distance bands around the selected concession."))
 # The backgrounds' English names are the widget's values; shown translated.
@@ -69,7 +68,7 @@ basemap = controls[2].selectbox(
 # initial view, selection or background) starts from its own initial view. A filter that
 # leaves the initial view as it was keeps the map, and the view, as they are.
 concessions = map_concessions(key, analysis)
-shown = json.dumps([maps.initial_bounds(concessions, index, selected), selected,
+shown = json.dumps([maps.initial_bounds(index, selected), selected,
                     bool(show_rings), basemap])
 if st.session_state.get(state.MAP_VIEW_OF) != shown:
     st.session_state[state.MAP_VIEW_OF] = shown

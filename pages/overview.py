@@ -3,14 +3,12 @@
 import altair as alt
 import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from geo.format import count, hectares, percent, vega_locale
 from geo.i18n import _, label
 from geo.schema import TENURE_CLASSES, TENURE_LABELS
-from ui import maps
 from ui.cluster import offer_cluster_run
-from ui.data import analysis_or_stop, current_filters, map_index
+from ui.data import analysis_or_stop, current_filters, small_map_html
 from ui.router import require_router
 
 require_router()
@@ -81,7 +79,4 @@ with left:
     st.altair_chart(chart, width="stretch")
 with right:
     st.subheader(_("Map"))
-    small = maps.small_map(analysis.overlaps.concessions, analysis.overlaps.sites,
-                           index=map_index(key, analysis))
-    st_folium(small, key="overview_map", height=380, returned_objects=[],
-              use_container_width=True)
+    st.iframe(small_map_html(key, analysis), height=380)

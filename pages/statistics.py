@@ -14,6 +14,9 @@ from ui.tables import column_config, column_label, search_rows
 
 require_router()
 
+#: Most rows listed in the table (the search still looks at every row).
+MAX_LISTED_ROWS = 5000
+
 st.title(_("Statistics"))
 key, analysis = analysis_or_stop()
 
@@ -35,17 +38,24 @@ else:
     table = grouped_table(key, by, analysis).reset_index()
     label_column = by
 if "lic_type" in table:
-    table["lic_type"] = table["lic_type"].map(lambda code: label(LIC_TYPE_LABELS, code))
+    table["lic_type"] = table["lic_type"].map(
+        {code: label(LIC_TYPE_LABELS, code) for code in table["lic_type"].unique()})
 
 query = st.text_input(_("Search"), key=state.STATS_SEARCH,
                       placeholder=_("Title, holder, province..."))
 shown = search_rows(table, query)
-st.caption(_("{shown} of {total} rows. Click a column header to sort.").format(
-    shown=count(len(shown)), total=count(len(table))))
-st.dataframe(shown, hide_index=True, column_config=column_config(shown), height=420)
-
 measure = "overlap_ha" if "overlap_ha" in shown and shown["overlap_ha"].sum() > 0 else "sites_in"
 measure_label = column_label(measure) or measure
+st.caption(_("{shown} of {total} rows. Click a column header to sort.").format(
+    shown=count(len(shown)), total=count(len(table))))
+listed = shown
+if len(shown) > MAX_LISTED_ROWS:  # a national table would weigh megabytes in the browser
+    listed = shown.nlargest(MAX_LISTED_ROWS, measure)
+    st.caption(_("Listed: the {limit} rows with the largest {measure}. Search to find any "
+                 "other; the Export page has every row.").format(
+        limit=count(MAX_LISTED_ROWS), measure=measure_label.lower()))
+st.dataframe(listed, hide_index=True, column_config=column_config(listed), height=420)
+
 top = shown.nlargest(15, measure)
 if len(top) and top[measure].sum() > 0:
     st.subheader(_("Top {count} by {measure}").format(count=len(top),

@@ -1,5 +1,6 @@
 """Upload: add a site or concession layer, check what the import found, then confirm."""
 
+import hashlib
 import time
 
 import streamlit as st
@@ -94,6 +95,9 @@ chosen = {
     if prefix + target in st.session_state
 }
 mapping = tuple(sorted((t, "" if s == NONE else s) for t, s in chosen.items()))
+digest = hashlib.sha256(data).hexdigest()
+if st.session_state.get(state.UPLOAD_GUESSED) == (digest, kind, mapping):
+    mapping = ()  # the columns the import guessed: the file as it was read first
 try:
     with st.spinner(_("Reading and checking the file...")):
         layer = parse_upload(data, upload.name, kind, crs.strip() or None, mapping,
@@ -135,6 +139,10 @@ for position, (target, label) in enumerate(FIELD_LABELS[kind].items()):
         _(label), options, key=key,
         format_func=lambda option: _(NONE) if option == NONE else option,
     )
+if not mapping:
+    st.session_state[state.UPLOAD_GUESSED] = (digest, kind, tuple(sorted(
+        (target, "" if st.session_state[prefix + target] == NONE
+         else st.session_state[prefix + target]) for target in FIELD_LABELS[kind])))
 
 st.subheader(_("Preview"))
 layers = workspace()

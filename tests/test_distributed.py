@@ -173,17 +173,17 @@ def straddling_files(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("radius_m", [None, 400.0])
-def test_straddling_set_equals_single_machine(client, straddling_files, tmp_path, radius_m):
+def test_straddling_set_equals_single_machine(client, straddling_files, tmp_path):
+    """With footprint circles around the points (without: the command line test below)."""
     conc, sites = straddling_files / "concessions.gpkg", straddling_files / "sites.gpkg"
-    one = single_machine(conc, sites, tmp_path / "one", radius_m)
+    one = single_machine(conc, sites, tmp_path / "one", 400.0)
     result, _paths = overlap_on_cluster(client, conc, sites, tmp_path / "cluster",
-                                        radius_m=radius_m, partition_rows=12)
+                                        radius_m=400.0, partition_rows=12)
     assert result.partitions["concessions"] >= 10  # the titles are cut into many partitions
     assert_same_outputs(one, tmp_path / "cluster")
 
 
-def test_the_set_straddles_what_it_should(client, straddling_files):
+def test_the_set_straddles_what_it_should(straddling_files):
     """The fixture holds what the comparison is about, and the merge had work to do."""
     concessions = load_layer(straddling_files / "concessions.gpkg", "concessions")
     sites = load_layer(straddling_files / "sites.gpkg", "sites",
@@ -196,8 +196,17 @@ def test_the_set_straddles_what_it_should(client, straddling_files):
     table = overlaps.sites
     assert (table["n_conc"] >= 2).sum() > 10  # sites in several titles
     assert (table["dist_km"] > 10).sum() >= 6  # beyond every outer ring
-    result = analyse_on_cluster(client, concessions.data, sites.data, partition_rows=12)
-    assert result.partitions["concessions"] >= 10
+    points = sites.data.geometry[sites.data.geom_type == "Point"].to_numpy()
+    edges = shapely.union_all(shapely.boundary(concessions.data.geometry.to_numpy()))
+    assert shapely.intersects(points, edges).sum() > 20  # points on shared edges and corners
+
+
+def test_layers_given_as_frames(client, straddling_files):
+    """Validated GeoDataFrames (the dashboard's stored layers) go in as they are."""
+    concessions = load_layer(straddling_files / "concessions.gpkg", "concessions")
+    sites = load_layer(straddling_files / "sites.gpkg", "sites",
+                       reference_bounds=core_bounds(concessions.data))
+    result = analyse_on_cluster(client, concessions.data, sites.data, partition_rows=30)
     expected = analyse(concessions, sites).totals
     assert result.totals["tenure"] == expected.pop("tenure")
     assert {k: v for k, v in result.totals.items() if k != "tenure"} == pytest.approx(

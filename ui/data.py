@@ -17,13 +17,14 @@ import os
 from dataclasses import asdict
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 from geo.errors import GeoError, SchemaError
 from geo.export import summary
 from geo.filters import Filters
-from geo.i18n import _
+from geo.i18n import _, get_language
 from geo.overlap import ring_bands
 from geo.pipeline import (
     BUNDLED_SOURCES,
@@ -35,7 +36,7 @@ from geo.pipeline import (
 from geo.schema import LayerKind
 from geo.stats import group_stats, region_stats, year_stats
 from geo.store import AddResult, UploadMode, Workspace
-from geo.subset import Basis, ConcessionCache, filtered, prepare
+from geo.subset import Basis, ConcessionCache, filtered, kept_rows, prepare
 from ui import lod, maps, state
 
 LAYER_KINDS: tuple[LayerKind, ...] = ("concessions", "sites")
@@ -135,7 +136,11 @@ def basis_key() -> str:
 
 def analysis_key() -> str:
     """Content key of the current analysis: layers, filters and options."""
-    parts = [basis_key(), json.dumps(asdict(current_filters()), default=str)]
+    return _key_of(basis_key(), current_filters())
+
+
+def _key_of(basis: str, filters: Filters) -> str:
+    parts = [basis, json.dumps(asdict(filters), default=str)]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
@@ -241,23 +246,66 @@ def map_html(key: str, analysis: Analysis) -> bytes:
     return folium_map.get_root().render().encode("utf-8")
 
 
+def small_map_html(key: str, analysis: Analysis) -> str:
+    """The Overview's thumbnail map of the analysis ``key`` as a standalone, offline HTML
+    page, rendered once per analysis and language (it is not interactive beyond Leaflet's
+    own pan, zoom and tooltips)."""
+    return _small_map_html(key, get_language(), analysis)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _small_map_html(key: str, language: str, _analysis: Analysis) -> str:
+    overlaps = _analysis.overlaps
+    small = maps.small_map(overlaps.concessions, overlaps.sites, index=map_index(key, _analysis))
+    return small.get_root().render()
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def map_concessions(key: str, _analysis: Analysis) -> gpd.GeoDataFrame:
     """:func:`concessions_with_stats` of the analysis ``key`` (cached)."""
     return concessions_with_stats(_analysis)
 
 
+def map_index(key: str, analysis: Analysis) -> lod.MapIndex:
+    """What the maps of the analysis ``key`` need to choose features by view (cached).
+
+    The index of the session's filtered analysis is derived from the unfiltered one's.
+    """
+    layers = workspace()
+    filters = current_filters()
+    if key == analysis_key() and filters.active:
+        known = _concession_cache(layers["concessions"].fingerprint, layers["concessions"])
+        basis = _basis(basis_key(), layers["concessions"], layers["sites"], current_rings(),
+                       current_radius(), known)
+        whole_key = _key_of(basis_key(), Filters())
+        return _filtered_map_index(key, analysis, _map_index(whole_key, basis.analysis), basis,
+                                   filters)
+    return _map_index(key, analysis)
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
-def map_index(key: str, _analysis: Analysis) -> lod.MapIndex:
-    """What the maps of the analysis ``key`` need to choose features by view (cached)."""
+def _map_index(key: str, _analysis: Analysis) -> lod.MapIndex:
     overlaps = _analysis.overlaps
     return maps.map_index(map_concessions(key, _analysis), overlaps.sites, overlaps.zones,
                           overlaps.footprints)
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _filtered_map_index(key: str, _analysis: Analysis, _whole: lod.MapIndex, _basis: Basis,
+                        _filters: Filters) -> lod.MapIndex:
+    conc_keep, site_keep = kept_rows(_basis, _filters)
+    overlaps = _analysis.overlaps
+    return maps.derived_index(_whole, conc_keep, site_keep, overlaps.concessions,
+                              overlaps.sites, overlaps.zones)
+
+
 def concessions_with_stats(analysis: Analysis) -> gpd.GeoDataFrame:
     """The analysed concessions with their per-concession statistics, for maps."""
     concessions = analysis.overlaps.concessions
-    table = analysis.concession_table.set_index("conc_id")
-    extra = table.drop(columns=[c for c in table.columns if c in concessions])
-    return concessions.join(extra, on="conc_id")
+    table = analysis.concession_table
+    extra = [c for c in table.columns if c not in concessions]
+    same_rows = len(table) == len(concessions) and np.array_equal(
+        table["conc_id"].to_numpy(dtype=object), concessions["conc_id"].to_numpy(dtype=object))
+    if same_rows:  # the table is in the concessions' order (geo.stats.concession_stats)
+        return concessions.assign(**{column: table[column].to_numpy() for column in extra})
+    return concessions.join(table.set_index("conc_id")[extra], on="conc_id")

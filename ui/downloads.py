@@ -26,11 +26,12 @@ def table_downloads(
     buttons' widget keys and ``stem`` starts the file names.
     """
     formats: tuple[TableFormat, ...] = ("csv", "xlsx")
-    for column, fmt in zip(st.columns([1, 1, 2]), formats, strict=False):
+    row = st.container(horizontal=True)
+    for fmt in formats:
         suffix, mime = TABLE_FILES[fmt]
-        column.download_button(
+        row.download_button(
             _(FORMAT_LABELS[fmt]),
             data=bound(lambda fmt=fmt: tables_bytes(tables, fmt, note)),  # type: ignore[misc]
             file_name=f"{stem}{suffix}", mime=mime, key=f"{key}{fmt}", on_click="ignore",
-            width="stretch", icon=":material/download:",
+            width="content", icon=":material/download:",
         )

@@ -50,8 +50,7 @@ def history_panel(store: Workspace) -> None:
     layer_versions = history[history["layer"] == layer]["version"].astype(int).tolist()
     previous = [v for v in layer_versions if v < chosen]
     if previous:
-        changes = store.diff(layer, max(previous), int(chosen))  # type: ignore[arg-type]
-        counts = changes["change"].value_counts()
+        counts = _change_counts(store.identity, layer, max(previous), int(chosen), store)
         st.markdown(_("Compared with version {previous}: {added} added, {removed} removed, "
                       "{moved} moved.").format(
             previous=max(previous), added=count(counts.get("added", 0)),
@@ -65,6 +64,15 @@ def history_panel(store: Workspace) -> None:
             "The {layer} now hold the features of version {old} (as version {new})."
         ).format(layer=label(LAYER_KIND_LABELS, layer), old=chosen, new=new)
         st.rerun()
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _change_counts(identity: str, layer: str, old: int, new: int,
+                   _store: Workspace) -> dict[str, int]:
+    """Features added, removed and moved from version ``old`` to ``new`` (stored versions
+    never change: counted once per workspace)."""
+    changes = _store.diff(layer, old, new)  # type: ignore[arg-type]
+    return {str(k): int(v) for k, v in changes["change"].value_counts().items()}
 
 
 def _version_label(history: pd.DataFrame, version: int) -> str:

@@ -1,8 +1,8 @@
 """Level of detail of the large maps: what a map sends for the part of the world in view.
 
 A national cadastre (100,000 titles and as many sites) drawn as vector features is a 90 MB
-page that stalls the browser. The main map and the overview thumbnail send instead, within
-a budget of :data:`MAX_PAYLOAD_BYTES` for the whole page:
+page that stalls the browser. The main map, the Overview's thumbnail and the Upload preview
+send instead, within a budget of :data:`MAX_PAYLOAD_BYTES` for the whole page:
 
 * everything, as vector features with their tooltips and popups, when it all fits
   (the bundled DR Congo data: the map does not depend on the view);
@@ -39,7 +39,7 @@ import io
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -80,7 +80,8 @@ ASSUMED_MAP_PX: tuple[int, int] = (800, 620)
 GRID_CELL_PX = 80
 #: The window is the view widened by this share of its size on each side.
 WINDOW_MARGIN = 0.5
-#: Images kept (the last views of the last maps, for every session).
+#: Images kept (the last views of the last maps, for every session); also the site grids
+#: kept per map index.
 IMAGES_KEPT = 32
 #: zlib level of the images: fast; they are small next to the budget.
 PNG_COMPRESSION = 1
@@ -251,11 +252,6 @@ class Plan:
     decimals: int
     rows: dict[str, np.ndarray] = field(default_factory=dict)
 
-    @property
-    def left_out(self) -> bool:
-        """True when the map shows less than every feature in full."""
-        return self.polygons == "image" or self.sites == "grid"
-
 
 def precision(zoom: int, finest: float, decimals: int) -> tuple[float, int]:
     """Simplification tolerance (half a pixel, at least ``finest``) and coordinate decimals
@@ -323,8 +319,61 @@ class MapIndex:
                                        errors="coerce").fillna(np.inf).to_numpy(float)
         self.extent = _extent([*self.bounds.values()], self.lon[self.site_ok],
                               self.lat[self.site_ok])
+        self._start()
+
+    def _start(self) -> None:
+        """What is kept as maps are made: the plan of everything, the layers' fingerprints,
+        the site grids, the set of titles."""
         self._all: Plan | None = None
         self._fingerprints: dict[str, str] = {}
+        self._kept: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.conc_id_set = frozenset(self.conc_ids)
+
+    def derived(self, conc_keep: np.ndarray, site_keep: np.ndarray, sites: pd.DataFrame,
+                zones: gpd.GeoDataFrame, *, site_groups: np.ndarray,
+                fit: list[list[float]] | None) -> MapIndex:
+        """The index of a filtered analysis of the same layers: the concessions and sites
+        ``conc_keep`` and ``site_keep`` (masks, in this index's order), with the filtered
+        analysis's ``sites`` (their tenure and ``n_conc``) and ``zones``, without measuring
+        the features again."""
+        index = MapIndex.__new__(MapIndex)
+        index.finest, index.decimals, index.fit = self.finest, self.decimals, fit
+        codes, names = self.groups["concessions"]
+        index.groups = {
+            "concessions": (codes[conc_keep], names),
+            "zones": pd.factorize(np.zeros(len(zones), dtype=int).astype(str)),
+            "site_polygons": pd.factorize(np.asarray(site_groups).astype(str)),
+        }
+        index.geoms = {
+            "concessions": self.geoms["concessions"][conc_keep],
+            "zones": _lonlat(zones),
+            "site_polygons": self.geoms["site_polygons"][site_keep],
+        }
+        index.bounds = {
+            "concessions": self.bounds["concessions"][conc_keep],
+            "zones": shapely.bounds(index.geoms["zones"]),
+            "site_polygons": self.bounds["site_polygons"][site_keep],
+        }
+        index.lon, index.lat = self.lon[site_keep], self.lat[site_keep]
+        index.site_ok = self.site_ok[site_keep]
+        index.site_inside = (pd.to_numeric(_column(sites, "n_conc"), errors="coerce")
+                             .fillna(0).to_numpy() > 0)
+        index.conc_ids = self.conc_ids[conc_keep]
+        index.conc_area = self.conc_area[conc_keep]
+        index.extent = _extent([*index.bounds.values()], index.lon[index.site_ok],
+                               index.lat[index.site_ok])
+        index._start()
+        return index
+
+    def remember(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """What ``make`` returns, made once for ``key`` (the last :data:`IMAGES_KEPT`
+        kept): e.g. the site grid of a view."""
+        if key in self._kept:
+            return self._kept[key]
+        value = self._kept[key] = make()
+        while len(self._kept) > IMAGES_KEPT:
+            self._kept.popitem(last=False)
+        return value
 
     def rows(self, layer: str, box: Window) -> np.ndarray:
         """Positions of the features of ``layer`` whose bounding box meets ``box``: every

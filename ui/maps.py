@@ -56,7 +56,7 @@ from folium.plugins import FastMarkerCluster
 from folium.template import Template
 
 from geo import format as fmt
-from geo.i18n import N_, _, label
+from geo.i18n import N_, _, get_language, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES, RED_FLAGS, TENURE_CLASSES, TENURE_LABELS
 from ui import lod
 from ui.offline import OfflineMap, add_pane, make_offline, offline_map
@@ -102,8 +102,9 @@ IMAGE_OUTLINE_ZOOM = 8
 #: Site polygons (at most a few hundred metres across) are drawn in images from this zoom
 #: on; below, the site grid or markers show where the sites are.
 SITE_IMAGE_ZOOM = 9
-#: Size (px) of the overview thumbnail, for its level of detail.
+#: Size (px) of the overview thumbnail and of the upload preview, for their level of detail.
 THUMBNAIL_PX = (600, 380)
+PREVIEW_PX = (800, 420)
 #: Share of outlying concessions left out of the initial view, at each end (percent).
 FIT_PERCENTILE = 2.0
 #: Shown for a missing value.
@@ -272,9 +273,8 @@ def overlap_layers(
     """:func:`overlap_map` as a map and its layers for ``view`` (see :class:`MapLayers`)."""
     if index is None:
         index = map_index(concessions, sites, zones, footprints)
-    conc_geoms = _geometries(concessions)
-    selected_rows = _selected_rows(concessions, selected)
-    bounds = initial_bounds(concessions, index, selected if zoom_to_selected else None)
+    selected_rows = _selected_in(index, selected)
+    bounds = initial_bounds(index, selected if zoom_to_selected else None)
     m = _base_map(bounds, tiles=tiles)
     lod.ClusterAssets().add_to(m)
     plan = lod.plan(index, view or lod.View.fitting(bounds))
@@ -286,7 +286,7 @@ def overlap_layers(
     groups.append(_lod_sites(sites, footprints, index, plan))
     if selected_rows.any():
         outline = folium.FeatureGroup(name="Selected title", control=False)
-        _outline_layer(conc_geoms[selected_rows]).add_to(outline)
+        _outline_layer(index.geoms["concessions"][selected_rows]).add_to(outline)
         groups.append(outline)
     for group in groups:
         make_offline(group)
@@ -298,14 +298,21 @@ def overlap_layers(
     return MapLayers(m, groups, plan)
 
 
-def initial_bounds(concessions: gpd.GeoDataFrame, index: lod.MapIndex,
+def initial_bounds(index: lod.MapIndex,
                    selected: str | None = None) -> list[list[float]] | None:
     """``[[south, west], [north, east]]`` the main map opens on: the concessions (far
     outliers left out), or the title ``selected``."""
-    rows = _selected_rows(concessions, selected)
+    rows = _selected_in(index, selected)
     if rows.any():
-        return _view_bounds(_geometries(concessions)[rows], trim=False) or index.fit
+        return _view_bounds(index.geoms["concessions"][rows], trim=False) or index.fit
     return index.fit
+
+
+def _selected_in(index: lod.MapIndex, selected: str | None) -> np.ndarray:
+    """Mask of the concession ``selected`` (by ``conc_id``) in ``index``."""
+    if selected is None:
+        return np.zeros(len(index.conc_ids), dtype=bool)
+    return index.conc_ids == str(selected)
 
 
 def map_index(
@@ -326,6 +333,17 @@ def map_index(
                 "site_polygons": tenure},
         fit=bounds, finest=SIMPLIFY_DEG, decimals=DECIMALS,
     )
+
+
+def derived_index(whole: lod.MapIndex, conc_keep: np.ndarray, site_keep: np.ndarray,
+                  concessions: gpd.GeoDataFrame, sites: pd.DataFrame,
+                  zones: gpd.GeoDataFrame) -> lod.MapIndex:
+    """:func:`map_index` of a filtered analysis, derived from ``whole``, the index of the
+    unfiltered one, with the masks of the concessions and sites kept; ``concessions``,
+    ``sites`` and ``zones`` are the filtered analysis's."""
+    fit = _fit_of_boxes(whole.bounds["concessions"][conc_keep]) or _point_bounds(sites)
+    return whole.derived(conc_keep, site_keep, sites, zones,
+                         site_groups=_site_style_index(sites) // 2, fit=fit)
 
 
 def small_map(concessions: gpd.GeoDataFrame, sites: pd.DataFrame, *,
@@ -371,6 +389,9 @@ def preview_map(concessions: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> Offli
         Normalised concessions (:data:`geo.schema.CONCESSION_COLUMNS`), EPSG:4326.
     sites : GeoDataFrame
         Normalised sites (:data:`geo.schema.SITE_COLUMNS`), points and/or polygons.
+
+    Layers too large for :data:`ui.lod.MAX_PAYLOAD_BYTES` are drawn as the main map draws
+    them (an image, a grid of site counts).
     """
     site_geoms = _geometries(sites)
     points = shapely.point_on_surface(site_geoms)
@@ -381,12 +402,17 @@ def preview_map(concessions: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> Offli
     polygonal = np.isin(shapely.get_type_id(site_geoms), (3, 6))
     footprints = gpd.GeoSeries(np.where(polygonal, site_geoms, None), crs=4326)
 
-    bounds = _view_bounds(_geometries(concessions))
-    if bounds is None:
-        bounds = _point_bounds(table)
-    m = _base_map(bounds, tiles=None)
-    _concession_layer(concessions, popup=True).add_to(m)
-    _site_layer(table, footprints).add_to(m)
+    index = map_index(concessions, table, gpd.GeoDataFrame(geometry=gpd.GeoSeries([], crs=4326)),
+                      footprints)
+    m = _base_map(index.fit, tiles=None)
+    lod.ClusterAssets().add_to(m)
+    plan = lod.plan(index, lod.View.fitting(index.fit, size=PREVIEW_PX))
+    if plan.polygons == "all":
+        _concession_layer(concessions, popup=True).add_to(m)
+        _site_layer(table, footprints).add_to(m)
+    else:  # a national layer: as the main map draws it (ui.lod)
+        _lod_concessions(concessions, index, plan, popup=True).add_to(m)
+        _lod_sites(table, footprints, index, plan).add_to(m)
     Legend(_legend_html(sites=True, zones=False, selected=False, rings=False,
                         tenure=False)).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
@@ -790,6 +816,11 @@ def _image(index: lod.MapIndex, layer: str, plan: lod.Plan, styles: Mapping[str,
 
 def _site_grid(index: lod.MapIndex, plan: lod.Plan) -> lod.SiteGrid:
     """The sites of the plan's window counted on a grid (:func:`ui.lod.site_grid`)."""
+    key = ("site_grid", plan.window, plan.zoom, get_language())
+    return lod.SiteGrid(index.remember(key, lambda: _site_grid_rows(index, plan)))
+
+
+def _site_grid_rows(index: lod.MapIndex, plan: lod.Plan) -> list[list[Any]]:
     cells = lod.site_grid(index.lon[index.site_ok], index.lat[index.site_ok],
                           index.site_inside[index.site_ok], plan.window, plan.zoom)
     rows = []
@@ -801,7 +832,7 @@ def _site_grid(index: lod.MapIndex, plan: lod.Plan) -> lod.SiteGrid:
                      html.escape(fmt.count(cell.sites)), size, html.escape(tooltip),
                      [[round(float(cell.south), 4), round(float(cell.west), 4)],
                       [round(float(cell.north), 4), round(float(cell.east), 4)]]])
-    return lod.SiteGrid(rows)
+    return rows
 
 
 def _site_dots(sites: pd.DataFrame) -> folium.GeoJson | folium.FeatureGroup:
@@ -981,7 +1012,8 @@ def _click_conc_ids(sites: pd.DataFrame) -> list[str | None]:
 
 def _lic_codes(frame: pd.DataFrame) -> np.ndarray:
     codes = _column(frame, "lic_type").astype(object)
-    return np.array([c if c in LIC_COLOURS else "other" for c in codes], dtype=object)
+    known = codes.isin(list(LIC_COLOURS)).to_numpy(dtype=bool)
+    return np.where(known, codes.to_numpy(dtype=object), "other").astype(object)
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -1095,8 +1127,15 @@ def _view_bounds(geoms: np.ndarray, *, trim: bool = True) -> list[list[float]] |
     geoms = geoms[shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)]
     if not len(geoms):
         return None
-    boxes = shapely.bounds(geoms)
-    if trim and len(geoms) > 2:
+    return _fit_of_boxes(shapely.bounds(geoms), trim=trim)
+
+
+def _fit_of_boxes(boxes: np.ndarray, *, trim: bool = True) -> list[list[float]] | None:
+    """:func:`_view_bounds` of the bounding boxes ``boxes`` (minx, miny, maxx, maxy)."""
+    boxes = boxes[np.isfinite(boxes).all(axis=1)]
+    if not len(boxes):
+        return None
+    if trim and len(boxes) > 2:
         xy = (boxes[:, :2] + boxes[:, 2:]) / 2
         low = np.percentile(xy, FIT_PERCENTILE, axis=0, method="lower")
         high = np.percentile(xy, 100 - FIT_PERCENTILE, axis=0, method="higher")

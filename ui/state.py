@@ -45,6 +45,9 @@ UPLOAD_CRS = "upload_crs"
 UPLOAD_MODE = "upload_mode"
 UPLOAD_CONFIRM = "upload_confirm"
 UPLOAD_MAPPING_PREFIX = "upload_map_"
+# (file digest, kind, column choices) of a file read with the columns the import guessed:
+# the same choices on the next run read nothing again.
+UPLOAD_GUESSED = "upload_guessed"
 # History panel.
 # Version list; the key ends with the newest version number (see ui.history).
 HISTORY_VERSION = "history_version"
