@@ -22,12 +22,10 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +39,9 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' way of serving the app
+from app_runner import served_app  # noqa: E402
+
 from geo.filters import Filters  # noqa: E402
 from geo.pipeline import Layer, load_layer  # noqa: E402
 from geo.subset import filtered, prepare  # noqa: E402
@@ -240,7 +241,7 @@ def app_screenshot(workspace: Path, png: Path) -> float:
     """The Map page of the app on ``workspace`` in Chromium: saves a screenshot as ``png``
     (a small palette PNG) and returns the seconds from opening the page (server warm) to
     its map drawn."""
-    with _app_server(workspace) as url, sync_playwright() as playwright:
+    with served_app(workspace, timeout_s=120) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         _open_map(page, url, timeout=1800)  # the first visit computes the analysis
@@ -316,38 +317,6 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-@contextmanager
-def _app_server(workspace: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    log = workspace.with_name("streamlit.log")
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-            env={**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-                 "GEO_WORKSPACE": str(workspace)},
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError as err:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"the app did not start; see {log}") from err
-                time.sleep(0.5)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _open_map(page: Any, url: str, *, timeout: float) -> None:

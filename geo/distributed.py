@@ -106,7 +106,7 @@ from geo.schema import (
     guess_mapping,
     normalise,
 )
-from geo.stats import concession_stats, overlap_groups, totals
+from geo.stats import concession_stats, connected_labels, overlap_groups, totals
 from geo.validate import (
     KM_PER_DEGREE,
     OUTLIER_MIN_KM,
@@ -1316,15 +1316,7 @@ def _crossing_groups(
     nodes["node"] = np.arange(len(nodes))
     left, right = (end.merge(nodes, how="left", on=["part", "label"])["node"].to_numpy()
                    for end in ends)
-    labels = np.arange(len(nodes))
-    while True:  # label propagation, as geo.stats.overlap_groups
-        lowest = np.minimum(labels[left], labels[right])
-        before = labels.copy()
-        np.minimum.at(labels, left, lowest)
-        np.minimum.at(labels, right, lowest)
-        labels = labels[labels]
-        if np.array_equal(labels, before):
-            break
+    labels = connected_labels(len(nodes), left, right)
     crossing: dict[int, dict[int, int]] = {}
     for part, label, group in zip(nodes["part"], nodes["label"], labels, strict=True):
         crossing.setdefault(int(part), {})[int(label)] = int(group)

@@ -321,8 +321,20 @@ def overlap_groups(geoms: np.ndarray, *, keys: np.ndarray | None = None) -> np.n
     left, right = left[pair], right[pair]
     overlapping = ~shapely.touches(geoms[left], geoms[right])
     left, right = left[overlapping], right[overlapping]
-    labels = np.arange(len(geoms))
-    while True:  # label propagation: each pass lowers labels along the overlap edges
+    return connected_labels(len(geoms), left, right)
+
+
+def connected_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Label of each of ``n`` nodes joined by the edges ``left[i] - right[i]``: nodes
+    connected directly or through a chain share the smallest position among them.
+
+    Examples
+    --------
+    >>> connected_labels(5, np.array([3, 1]), np.array([4, 3])).tolist()
+    [0, 1, 2, 1, 1]
+    """
+    labels = np.arange(n)
+    while True:  # label propagation: each pass lowers labels along the edges
         lowest = np.minimum(labels[left], labels[right])
         before = labels.copy()
         np.minimum.at(labels, left, lowest)

@@ -1,5 +1,5 @@
-"""Shared fixtures: a private workspace for every test, and a real PostgreSQL + PostGIS
-server for the workspace tests."""
+"""Shared fixtures: a private workspace for every test, a real PostgreSQL + PostGIS server
+for the workspace tests, and the dashboard served for the browser tests."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from app_runner import served_app
 
 from geo.pipeline import open_seeded_workspace
 
@@ -93,6 +94,18 @@ def seeded_workspace_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "workspace.gpkg"
     open_seeded_workspace(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def app_url(
+    tmp_path_factory: pytest.TempPathFactory, seeded_workspace_file: Path
+) -> Iterator[str]:
+    """The dashboard served by a real Streamlit server on a copy of the seeded workspace,
+    one per test module."""
+    workspace = tmp_path_factory.mktemp("app") / "workspace.gpkg"
+    shutil.copyfile(seeded_workspace_file, workspace)
+    with served_app(workspace) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
