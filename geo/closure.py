@@ -48,7 +48,7 @@ from geo.i18n import _
 from geo.indicators import concession_provinces
 from geo.overlap import Overlaps
 from geo.schema import CLOSURE_COLUMNS, RED_FLAGS
-from geo.stats import _site_measures
+from geo.stats import site_measures
 
 #: Default closure window, in years from the reference date.
 DEFAULT_WITHIN_YEARS = 5
@@ -127,7 +127,7 @@ def site_counts(overlaps: Overlaps, *, near_km: float | None = None) -> pd.DataF
     """
     n = len(overlaps.concessions)
     rows = _concerned_pairs(overlaps, near_km)
-    measures = _site_measures(overlaps)
+    measures = site_measures(overlaps)
     measures["flagged"] = (measures[list(RED_FLAGS)].sum(axis=1) > 0).astype(int)
     rows = rows.join(measures, on="site")
     inside, near = rows[rows["inside"]].groupby("conc"), rows[~rows["inside"]].groupby("conc")
@@ -161,7 +161,7 @@ def concerned_totals(
     """Sites inside or near the titles ``conc_ids``, each counted once: ``sites``,
     ``workers`` (unknown as 0) and ``flagged`` (with at least one red flag)."""
     positions = concerned_sites(overlaps, conc_ids, near_km=near_km)
-    measures = _site_measures(overlaps).iloc[positions]
+    measures = site_measures(overlaps).iloc[positions]
     flagged = measures[list(RED_FLAGS)].sum(axis=1) > 0
     return {"sites": len(positions), "workers": int(measures["workers"].sum()),
             "flagged": int(flagged.sum())}

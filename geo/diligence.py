@@ -57,7 +57,7 @@ from geo.schema import (
     QUALIFICATIONS,
     diligence_columns,
 )
-from geo.stats import _site_measures
+from geo.stats import site_measures
 
 DiligenceView = Literal["concession", "holder", "province"]
 #: Shown for a missing holder or province (as :mod:`geo.stats` groups them).
@@ -251,7 +251,7 @@ def pack_bytes(overlaps: Overlaps, info: Mapping[str, object]) -> bytes:
 
 def _site_flags(overlaps: Overlaps) -> pd.DataFrame:
     """Per site position, 0/1: workers (count), qualification, coverage, flags, blocked."""
-    measures = _site_measures(overlaps)
+    measures = site_measures(overlaps)
     qualification = overlaps.sites["qualification"].astype(object).to_numpy()
     for value in QUALIFICATIONS:
         measures[value] = (qualification == value).astype(int)

@@ -1229,7 +1229,7 @@ def _site_footprints(sites: gpd.GeoDataFrame, *, radius_m: float | None) -> np.n
 def union_area_ha(client: Client, parts: Sequence[Future]) -> float:
     """Area (ha) of the union of geometries spread over spatial partitions.
 
-    As :func:`geo.stats._union_ha`: features whose interiors overlap (directly or through
+    As :func:`geo.stats.union_ha`: features whose interiors overlap (directly or through
     others) form a group measured once. Groups inside one partition are merged there;
     groups that cross partition edges are found from the overlapping pairs between
     partitions whose bounds meet, and merged on the client.

@@ -8,7 +8,7 @@ from :class:`geo.pipeline.Analysis`; nothing is recomputed that the engine alrea
 A site counts in ring k of a concession when it is not inside that concession and its
 geodesic distance to it falls in ring k (it may lie inside a neighbouring title). Workers
 are 0 where unknown and a red flag counts where it is recorded as present
-(:func:`geo.stats._site_measures`).
+(:func:`geo.stats.site_measures`).
 
 Examples
 --------
@@ -53,7 +53,7 @@ from geo.schema import (
     dossier_year_columns,
     ring_columns,
 )
-from geo.stats import _site_measures, sites_of_concession
+from geo.stats import site_measures, sites_of_concession
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,7 +186,7 @@ def concession_dossier(analysis: Analysis, conc_id: str) -> Dossier:
     concession, stats = concessions.iloc[matches[0]], rows.iloc[0]
     n_rings = len(overlaps.rings_km)
     sites, positions = _sites(analysis, str(conc_id))
-    measures = _site_measures(overlaps).iloc[positions].reset_index(drop=True)
+    measures = site_measures(overlaps).iloc[positions].reset_index(drop=True)
     measures["ring"] = sites["ring"].to_numpy()
     outline = gpd.GeoDataFrame(
         {"conc_id": [str(conc_id)], "lic_type": [concession.get("lic_type")]},

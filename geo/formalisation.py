@@ -51,7 +51,7 @@ from geo.schema import (
     FORMALISATION_SITE_COLUMNS,
     RED_FLAGS,
 )
-from geo.stats import _site_measures
+from geo.stats import site_measures
 
 ZoneSource = Literal["workspace", "zea_2020"]
 #: Default distance (km) of an exploitation-permit site to an artisanal zone.
@@ -242,7 +242,7 @@ def _site_geometries(overlaps: Overlaps) -> np.ndarray:
 
 def _measures(overlaps: Overlaps, placed: pd.DataFrame) -> pd.DataFrame:
     """Per site: category, province, workers (0 unknown), red flags 0/1 and any flag."""
-    measures = _site_measures(overlaps)
+    measures = site_measures(overlaps)
     measures["flagged"] = measures[list(RED_FLAGS)].max(axis=1)
     measures["category"] = placed["category"].to_numpy()
     province = overlaps.sites["province"].astype(object)

@@ -55,7 +55,7 @@ from geo.errors import SchemaError
 from geo.i18n import _
 from geo.overlap import Overlaps
 from geo.schema import RED_FLAGS, indicator_columns
-from geo.stats import _percent, _site_measures, _union_area_by
+from geo.stats import _percent, site_measures, union_area_by
 
 IndicatorGroup = Literal["holder", "province"]
 #: Name of the group of concessions without a holder or a province.
@@ -211,11 +211,11 @@ def _area_columns(overlaps: Overlaps, keys: np.ndarray) -> pd.DataFrame:
     conc = overlaps.concessions
     table = pd.DataFrame({"concessions": pd.Series(keys).value_counts()})
     conc_geoms = np.asarray(conc.geometry.values, dtype=object)
-    table["area_ha"] = _union_area_by(conc_geoms, keys).reindex(table.index).fillna(0.0)
+    table["area_ha"] = union_area_by(conc_geoms, keys).reindex(table.index).fillna(0.0)
     zone_keys = pd.Series(keys, index=conc["conc_id"].astype(str).to_numpy())
     zones = overlaps.zones
     zone_groups = zone_keys.reindex(zones["conc_id"].astype(str)).to_numpy(dtype=object)
-    overlap = _union_area_by(np.asarray(zones.geometry.values, dtype=object), zone_groups)
+    overlap = union_area_by(np.asarray(zones.geometry.values, dtype=object), zone_groups)
     table["overlap_ha"] = overlap.reindex(table.index).fillna(0.0)
     table["overlap_pct"] = _percent(table["overlap_ha"], table["area_ha"])
     return table
@@ -232,7 +232,7 @@ def _group_sites(overlaps: Overlaps, keys: np.ndarray, start_year: int | None) -
     })
     rows = rows.sort_values("inside", ascending=False, kind="stable")
     rows = rows.drop_duplicates(["group", "site"]).reset_index(drop=True)
-    measures = _site_measures(overlaps)
+    measures = site_measures(overlaps)
     measures["flagged"] = (measures[list(RED_FLAGS)].sum(axis=1) > 0).astype(int)
     years = _first_seen_years(overlaps)
     dated = years.notna().to_numpy()

@@ -66,7 +66,7 @@ from geo.schema import (
     SETASIDE_ZONE_COLUMNS,
     TENURE_CLASSES,
 )
-from geo.stats import _site_measures, concession_stats
+from geo.stats import concession_stats, site_measures
 
 #: A drawn polygon larger than this (ha) is refused: no artisanal zone is that big (the
 #: largest title of the bundled DR Congo cadastre is about 40,000 ha, its largest ZEA 14,000).
@@ -514,7 +514,7 @@ def _tenure_changes(before: Overlaps, after: Overlaps) -> pd.DataFrame:
     columns: dict[str, pd.Series] = {}
     for suffix, run in (("before", before), ("after", after)):
         tenure = run.sites["tenure"].astype(str).to_numpy()
-        measures = _site_measures(run)
+        measures = site_measures(run)
         columns[f"sites_{suffix}"] = pd.Series(tenure).value_counts()
         columns[f"workers_{suffix}"] = measures["workers"].groupby(tenure).sum()
     table = pd.DataFrame(columns).reindex(list(TENURE_CLASSES)).fillna(0).astype(int)

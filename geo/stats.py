@@ -74,7 +74,7 @@ def concession_stats(overlaps: Overlaps) -> pd.DataFrame:
     for k, name in enumerate(ring_names, start=1):
         table[name] = counts[:, k]
     inside = pairs[pairs["inside"]].merge(
-        _site_measures(overlaps), left_on="site", right_index=True
+        site_measures(overlaps), left_on="site", right_index=True
     )
     sums = inside.groupby("conc")[["workers", *RED_FLAGS]].sum()
     sums = sums.reindex(range(n), fill_value=0)
@@ -96,10 +96,10 @@ def group_stats(overlaps: Overlaps, by: ConcessionGroup) -> pd.DataFrame:
     conc = overlaps.concessions
     key = conc[by].fillna("(unknown)").astype(str).to_numpy()
     conc_geoms = np.asarray(conc.geometry.values, dtype=object)
-    area = _union_area_by(conc_geoms, key)
+    area = union_area_by(conc_geoms, key)
     zone_key = pd.Series(key, index=conc["conc_id"].to_numpy())
     zone_groups = zone_key.reindex(overlaps.zones["conc_id"]).to_numpy()
-    overlap = _union_area_by(np.asarray(overlaps.zones.geometry.values, dtype=object),
+    overlap = union_area_by(np.asarray(overlaps.zones.geometry.values, dtype=object),
                              zone_groups)
     table = pd.DataFrame({"concessions": pd.Series(key).value_counts()})
     table["area_ha"] = area
@@ -108,7 +108,7 @@ def group_stats(overlaps: Overlaps, by: ConcessionGroup) -> pd.DataFrame:
     inside = overlaps.pairs[overlaps.pairs["inside"]]
     inside = inside.assign(group=key[inside["conc"].to_numpy()])
     inside = inside.drop_duplicates(["group", "site"])
-    measured = inside.merge(_site_measures(overlaps), left_on="site", right_index=True)
+    measured = inside.merge(site_measures(overlaps), left_on="site", right_index=True)
     sums = measured.groupby("group")[["workers", *RED_FLAGS]].sum()
     table["sites_in"] = inside.groupby("group").size().reindex(table.index).fillna(0)
     table["workers_in"] = sums["workers"].reindex(table.index).fillna(0)
@@ -129,7 +129,7 @@ def region_stats(overlaps: Overlaps, by: SiteRegion = "province") -> pd.DataFram
         Index: the region; columns :data:`geo.schema.REGION_STAT_COLUMNS`.
         ``overlap_ha`` is the union of that region's site footprints inside concessions.
     """
-    sites = _site_measures(overlaps)
+    sites = site_measures(overlaps)
     sites["region"] = overlaps.sites[by].fillna("(unknown)").astype(str).to_numpy()
     sites["in"] = overlaps.sites["n_conc"].to_numpy() > 0
     inside = sites[sites["in"]]
@@ -157,7 +157,7 @@ def year_stats(overlaps: Overlaps) -> pd.DataFrame:
     DataFrame
         Columns :data:`geo.schema.YEAR_STAT_COLUMNS`, one row per year with sites, sorted.
     """
-    sites = _site_measures(overlaps)
+    sites = site_measures(overlaps)
     seen = pd.to_datetime(overlaps.sites["seen"], errors="coerce")
     sites["year"] = seen.dt.year.to_numpy()
     sites["in"] = overlaps.sites["n_conc"].to_numpy() > 0
@@ -199,14 +199,14 @@ def totals(
         ``workers_in_exploitation``, and the red flags of sites inside concessions.
     """
     sites = overlaps.sites
-    measures = _site_measures(overlaps)
+    measures = site_measures(overlaps)
     inside = sites["n_conc"].to_numpy() > 0
     if union_areas is None:
         union_areas = {
-            "concession_ha": _union_ha(
+            "concession_ha": union_ha(
                 np.asarray(overlaps.concessions.geometry.values, dtype=object)),
-            "overlap_ha": _union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
-            "site_ha": _union_ha(_footprints_of(overlaps)),
+            "overlap_ha": union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
+            "site_ha": union_ha(_footprints_of(overlaps)),
         }
     tenure = sites["tenure"].value_counts().reindex(TENURE_CLASSES, fill_value=0)
     exploitation = (sites["tenure"] == "exploitation").to_numpy()
@@ -257,7 +257,7 @@ def sites_of_concession(overlaps: Overlaps, conc_id: str) -> pd.DataFrame:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _site_measures(overlaps: Overlaps) -> pd.DataFrame:
+def site_measures(overlaps: Overlaps) -> pd.DataFrame:
     """Per site position: workers (0 when unknown) and red flags as 0/1."""
     sites = overlaps.sites
     measures = pd.DataFrame(index=range(len(sites)))
@@ -281,7 +281,7 @@ def _col(wide: pd.DataFrame, measure: str, inside: bool) -> np.ndarray:
     return np.zeros(len(wide), dtype=int)
 
 
-def _union_ha(geoms: np.ndarray) -> float:
+def union_ha(geoms: np.ndarray) -> float:
     """Area (ha) of the union of ``geoms``, merging only the groups that overlap.
 
     Features that overlap no other keep their own area; each group of features whose
@@ -344,7 +344,7 @@ def connected_labels(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
             return labels
 
 
-def _union_area_by(geoms: np.ndarray, keys: np.ndarray) -> pd.Series:
+def union_area_by(geoms: np.ndarray, keys: np.ndarray) -> pd.Series:
     """Area (ha) of the union of the geometries of each key (overlapping groups merged)."""
     if len(geoms) == 0:
         return pd.Series(dtype=float)

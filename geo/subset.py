@@ -64,7 +64,7 @@ from geo.overlap import (
     _zones_of,
 )
 from geo.pipeline import Analysis, Layer, require_rows
-from geo.stats import _union_ha, concession_stats, overlap_groups, totals
+from geo.stats import concession_stats, overlap_groups, totals, union_ha
 
 __all__ = ["Basis", "ConcessionCache", "UnionCache", "filtered", "kept_rows", "prepare"]
 
@@ -146,7 +146,7 @@ class UnionCache:
         if changed is not None and len(changed):
             again.append(np.asarray(changed, dtype=object))
         rest = np.concatenate(again)
-        return total + (_union_ha(rest) if len(rest) else 0.0)
+        return total + (union_ha(rest) if len(rest) else 0.0)
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,12 @@ from shapely import Point, box
 from geo.measure import area_ha
 from geo.overlap import compute_overlaps
 from geo.stats import (
-    _union_ha,
     concession_stats,
     group_stats,
     overlap_groups,
     region_stats,
     totals,
+    union_ha,
     year_stats,
 )
 
@@ -255,6 +255,6 @@ def test_union_area_by_groups_equals_the_area_of_one_union():
     boxes = shapely.box(x, y, x + size, y + size)
     boxes = np.concatenate([boxes, [shapely.box(30, 0, 31, 1), shapely.box(31, 0, 32, 1)]])
     expected = area_ha([shapely.union_all(boxes)])[0]
-    assert _union_ha(boxes) == pytest.approx(expected, rel=1e-9)
+    assert union_ha(boxes) == pytest.approx(expected, rel=1e-9)
     groups = overlap_groups(boxes)
     assert groups[-1] != groups[-2]  # touching edges do not join groups

@@ -20,7 +20,7 @@ from shapely import Point, box
 from geo.errors import GeometryError
 from geo.filters import Filters
 from geo.pipeline import Analysis, Layer, analyse, load_bundled
-from geo.stats import _union_ha
+from geo.stats import union_ha
 from geo.subset import ConcessionCache, UnionCache, filtered, prepare
 from geo.validate import validate_layer
 
@@ -175,7 +175,7 @@ def test_union_cache_measures_any_subset_like_a_fresh_union() -> None:
     for _ in range(30):
         keep = rng.random(len(geoms)) < 0.6
         chosen = geoms[keep & present]
-        fresh = _union_ha(np.asarray(chosen, dtype=object)) if len(chosen) else 0.0
+        fresh = union_ha(np.asarray(chosen, dtype=object)) if len(chosen) else 0.0
         assert cache.union_ha(keep) == pytest.approx(fresh, rel=1e-9, abs=1e-9)
         if len(chosen):
             merged = shapely.union_all(chosen)
@@ -190,7 +190,7 @@ def test_union_cache_with_a_member_replaced_by_a_part_of_it() -> None:
     cache = UnionCache.of(geoms, area)
     part = box(0.1, 0.1, 0.15, 0.3)  # inside member 1, overlapping member 0
     keep = np.array([True, False, True])
-    expected = _union_ha(np.array([geoms[0], geoms[2], part], dtype=object))
+    expected = union_ha(np.array([geoms[0], geoms[2], part], dtype=object))
     assert cache.union_ha(keep, np.array([part], dtype=object), np.array([1])) == (
         pytest.approx(expected, rel=1e-9))
 
