@@ -29,13 +29,12 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import geopandas as gpd
@@ -48,7 +47,9 @@ import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' private PostgreSQL server
 import dashboard  # noqa: E402
+from pg_server import private_postgres  # noqa: E402
 
 BENCH = ROOT / "bench"
 PYTHON = sys.executable
@@ -135,10 +136,9 @@ def floor(conc: Path, sites: Path, work: Path) -> tuple[dict[str, float], pd.Ser
 
 # --------------------------------------------------------------------------- PostGIS
 
-def _as_postgres(command: list[str]) -> list[str]:
-    if os.geteuid() == 0 and shutil.which("runuser"):
-        return ["runuser", "-u", "postgres", "--", *command]
-    return command
+#: Server options for the benchmark: memory for the query, no durability (data is scratch).
+POSTGRES_SETTINGS = ("shared_buffers=1GB", "work_mem=256MB", "fsync=off",
+                     "synchronous_commit=off")
 
 
 @contextmanager
@@ -147,40 +147,13 @@ def postgis_server() -> Iterator[str | None]:
     if os.environ.get("BENCH_DATABASE_URL"):
         yield os.environ["BENCH_DATABASE_URL"]
         return
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        print("PostGIS: no PostgreSQL server binaries; skipped", file=sys.stderr)
-        yield None
-        return
-    binaries = found[-1].parent
-    folder = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    os.chmod(folder, 0o777)
-    data = folder / "data"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    try:
-        subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U",
-                                     "postgres", "--auth=trust", "--no-sync"]),
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l",
-                                     str(folder / "log"), "-o",
-                                     (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
-                                      "-c shared_buffers=1GB -c work_mem=256MB "
-                                      "-c fsync=off -c synchronous_commit=off"),
-                                     "start"]),
-                       check=True, capture_output=True, timeout=120)
-    except (subprocess.SubprocessError, OSError) as err:
-        print(f"PostGIS: could not start a server ({err}); skipped", file=sys.stderr)
-        shutil.rmtree(folder, ignore_errors=True)
-        yield None
-        return
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast",
-                                     "stop"]), capture_output=True, timeout=60, check=False)
-        shutil.rmtree(folder, ignore_errors=True)
+    with ExitStack() as stack:
+        try:
+            url: str | None = stack.enter_context(private_postgres(POSTGRES_SETTINGS))
+        except RuntimeError as err:
+            print(f"PostGIS: {err}; skipped", file=sys.stderr)
+            url = None
+        yield url
 
 
 def _backend_peak_mib(pid: int) -> float:

@@ -5,37 +5,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from app_runner import served_app
+from pg_server import private_postgres
 
 from geo.pipeline import open_seeded_workspace
-
-
-def _pg_bin() -> Path | None:
-    """The newest installed PostgreSQL server binaries (Debian layout), if any."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: run as the postgres user when we are root."""
-    if os.geteuid() == 0 and shutil.which("runuser"):
-        return ["runuser", "-u", "postgres", "--", *command]
-    return command
 
 
 @pytest.fixture(scope="session")
@@ -45,47 +22,11 @@ def postgis_url() -> Iterator[str]:
     if os.environ.get("TEST_DATABASE_URL"):
         yield os.environ["TEST_DATABASE_URL"]
         return
-    binaries = _pg_bin()
-    if binaries is None:
-        pytest.skip("PostgreSQL server binaries are not installed (Debian: postgresql, "
-                    "postgresql-15-postgis-3); ./run test installs them when run as root")
-    folder = Path(tempfile.mkdtemp(prefix="geo-pg-"))
-    os.chmod(folder, 0o777)
-    data = folder / "data"
-    port = _free_port()
     try:
-        subprocess.run(_as_postgres([str(binaries / "initdb"), "-D", str(data), "-U",
-                                     "postgres", "--auth=trust", "--no-sync"]),
-                       check=True, capture_output=True, timeout=120)
-        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-w", "-l",
-                                     str(folder / "log"), "-o",
-                                     f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
-                                     "start"]),
-                       check=True, capture_output=True, timeout=120)
-    except (subprocess.SubprocessError, OSError) as err:
-        shutil.rmtree(folder, ignore_errors=True)
-        pytest.skip(f"could not start a PostgreSQL server for the tests: {err}")
-    url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    try:
-        _wait_for(url)
-        yield url
-    finally:
-        subprocess.run(_as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast",
-                                     "stop"]), capture_output=True, timeout=60, check=False)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _wait_for(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with psycopg.connect(url, connect_timeout=2) as connection:
-                connection.execute("SELECT 1")
-                return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+        with private_postgres() as url:
+            yield url
+    except RuntimeError as err:
+        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="session")
