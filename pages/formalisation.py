@@ -137,6 +137,8 @@ shown = search_rows(listed, query)
 display = shown.assign(
     category=shown["category"].map(lambda c: _(SHORT_LABELS[c])),
     tenure=shown["tenure"].map(lambda t: label(TENURE_LABELS, t)),
+    # A site on free land has no title or holder: an empty cell, not "None".
+    conc_id=shown["conc_id"].fillna(""), holder=shown["holder"].fillna(""),
 )
 st.caption(_("{shown} of {total} sites. Distances are geodesic, to the nearest artisanal "
              "zone (0 inside one).").format(shown=count(len(shown)),
