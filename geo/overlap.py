@@ -410,8 +410,10 @@ def _ring_pairs(
         conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg,
                                                      outer_m, measured)
         tree = shapely.STRtree(local_geoms)
-        s, c = tree.query(local_sites, predicate="dwithin", distance=outer_m * _SEARCH_MARGIN)
+        s, c = tree.query(_grown_boxes(local_sites, outer_m * _SEARCH_MARGIN))
         km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
+        close = km <= rings[-1] * _SEARCH_MARGIN
+        s, c, km = s[close], c[close], km[close]
         found.append(pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km}))
         # Sites with a concession within the outer ring take their nearest from those pairs;
         # only the others need the nearest-neighbour search.
@@ -442,6 +444,13 @@ def _ring_pairs(
     ring = np.searchsorted(np.asarray(rings), near["dist_km"].to_numpy(), side="left") + 1
     near = near.assign(inside=False, ring=ring)[list(PAIR_COLUMNS)]
     return near.astype({"site": int, "conc": int, "ring": int}), nearest
+
+
+def _grown_boxes(geoms: np.ndarray, margin: float) -> np.ndarray:
+    """Each geometry's bounding box grown by ``margin`` on every side."""
+    bounds = shapely.bounds(geoms)
+    return shapely.box(bounds[:, 0] - margin, bounds[:, 1] - margin,
+                       bounds[:, 2] + margin, bounds[:, 3] + margin)
 
 
 def _local_concessions(

@@ -203,10 +203,14 @@ def totals(
     inside = sites["n_conc"].to_numpy() > 0
     if union_areas is None:
         union_areas = {
-            "concession_ha": union_ha(
-                np.asarray(overlaps.concessions.geometry.values, dtype=object)),
-            "overlap_ha": union_ha(np.asarray(overlaps.zones.geometry.values, dtype=object)),
-            "site_ha": union_ha(_footprints_of(overlaps)),
+            name: union_ha(geoms, _known_areas(table, len(geoms)))
+            for name, geoms, table in (
+                ("concession_ha", np.asarray(overlaps.concessions.geometry.values, dtype=object),
+                 overlaps.concessions),
+                ("overlap_ha", np.asarray(overlaps.zones.geometry.values, dtype=object),
+                 overlaps.zones),
+                ("site_ha", _footprints_of(overlaps), sites),
+            )
         }
     tenure = sites["tenure"].value_counts().reindex(TENURE_CLASSES, fill_value=0)
     exploitation = (sites["tenure"] == "exploitation").to_numpy()
@@ -281,20 +285,29 @@ def _col(wide: pd.DataFrame, measure: str, inside: bool) -> np.ndarray:
     return np.zeros(len(wide), dtype=int)
 
 
-def union_ha(geoms: np.ndarray) -> float:
+def union_ha(geoms: np.ndarray, areas: np.ndarray | None = None) -> float:
     """Area (ha) of the union of ``geoms``, merging only the groups that overlap.
 
     Features that overlap no other keep their own area; each group of features whose
     interiors overlap (directly or through a chain) is merged and measured once. The same
     number as the area of the union of all, without building one national-size geometry.
+
+    Parameters
+    ----------
+    geoms : ndarray of geometries
+        Missing and empty geometries are left out.
+    areas : ndarray of float, optional
+        ``area_ha(geoms)`` when it is known already.
     """
-    present = geoms[shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)]
+    present_mask = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
+    present = geoms[present_mask]
     if len(present) == 0:
         return 0.0
     group = overlap_groups(present)
     sizes = np.bincount(group)
     alone = sizes[group] == 1
-    total = float(area_ha(present[alone]).sum())
+    own = area_ha(present[alone]) if areas is None else np.asarray(areas)[present_mask][alone]
+    total = float(own.sum())
     if (~alone).any():
         frame = gpd.GeoDataFrame({"group": group[~alone]}, geometry=list(present[~alone]),
                                  crs=4326)
@@ -361,6 +374,13 @@ def union_area_by(geoms: np.ndarray, keys: np.ndarray) -> pd.Series:
     first = np.zeros(len(geoms), dtype=bool)
     first[np.unique(group)] = True  # one row per group carries its area
     return areas[first].groupby(keys[first]).sum()
+
+
+def _known_areas(table: pd.DataFrame, n: int) -> np.ndarray | None:
+    """The ``area_ha`` column of a table of ``n`` geometries' rows, when it has one."""
+    if "area_ha" not in table or len(table) != n:
+        return None
+    return table["area_ha"].to_numpy(dtype=float)
 
 
 def _footprints_of(overlaps: Overlaps) -> np.ndarray:

@@ -352,18 +352,28 @@ def _isolated(geoms: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
     The gap between representative points is never smaller than the gap between the
     features, so only features whose points are isolated are checked on their geometry.
+    Points sharing a grid cell whose diagonal is :data:`OUTLIER_MIN_KM` are not isolated;
+    only the points alone in their cell are searched for their nearest neighbour.
     """
     points = shapely.point_on_surface(geoms[rows])
+    alone = np.flatnonzero(_alone_in_cell(points, OUTLIER_MIN_KM / KM_PER_DEGREE / np.sqrt(2)))
     (source, _nearest), gap_deg = shapely.STRtree(points).query_nearest(
-        points, exclusive=True, all_matches=False, return_distance=True
+        points[alone], exclusive=True, all_matches=False, return_distance=True
     )
-    candidates = rows[source[gap_deg * KM_PER_DEGREE > OUTLIER_MIN_KM]]
+    candidates = rows[alone[source[gap_deg * KM_PER_DEGREE > OUTLIER_MIN_KM]]]
     if len(candidates) == 0:
         return candidates
     (source, _nearest), gap_deg = shapely.STRtree(geoms[rows]).query_nearest(
         geoms[candidates], exclusive=True, all_matches=False, return_distance=True
     )
     return candidates[source[gap_deg * KM_PER_DEGREE > OUTLIER_MIN_KM]]
+
+
+def _alone_in_cell(points: np.ndarray, cell_deg: float) -> np.ndarray:
+    """True for the points that share their ``cell_deg`` grid cell with no other point."""
+    cells = np.floor(shapely.get_coordinates(points) / cell_deg).astype(np.int64)
+    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    return counts[inverse.ravel()] == 1
 
 
 def _distance_to_centre_km(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
