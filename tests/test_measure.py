@@ -16,7 +16,14 @@ import pytest
 import shapely
 from shapely import MultiPolygon, Point, Polygon, box
 
-from geo.measure import area_ha, geodesic_circles, nearest_points_km, to_crs, utm_epsg
+from geo.measure import (
+    area_ha,
+    geodesic_circles,
+    nearest_points_km,
+    to_crs,
+    utm_epsg,
+    utm_scale,
+)
 
 GEOD = pyproj.Geod(ellps="WGS84")
 CAMI = "data/drc/cami_titles_2016.geojson"
@@ -174,6 +181,32 @@ def test_nearest_points_km_point_to_point_is_geod_inv():
     km = nearest_points_km(to_crs(np.array([p]), epsg), to_crs(np.array([q]), epsg), epsg)[0]
     _, _, metres = GEOD.inv(p.x, p.y, q.x, q.y)
     assert km == pytest.approx(metres / 1000.0, rel=1e-6)
+
+
+@pytest.mark.parametrize("lat", [-60.0, -23.0, -2.0, 0.5, 12.0, 52.0, 70.0])
+def test_utm_scale_matches_proj(lat):
+    lon = np.linspace(24.0, 30.0, 25)  # across zone 35 (central meridian 27E) and beyond
+    lats = np.full(len(lon), lat)
+    epsg = 32735 if lat < 0 else 32635
+    x, y = pyproj.Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lats)
+    expected = pyproj.Proj(f"EPSG:{epsg}").get_factors(lon, lats).meridional_scale
+    np.testing.assert_allclose(utm_scale(np.column_stack([x, y]), epsg), expected, rtol=1e-7)
+
+
+@pytest.mark.parametrize("lat", [-45.0, -2.0, 0.0, 8.0, 60.0])
+def test_nearest_points_km_short_and_long_match_geod(lat):
+    """Segments under 20 km (scale factor) and over it (pyproj.Geod) within 1e-6."""
+    rng = np.random.default_rng(int(lat) + 100)
+    lon_a = rng.uniform(24.5, 29.5, 400)
+    lat_a = lat + rng.uniform(-0.5, 0.5, 400)
+    step = np.where(np.arange(400) < 300, 0.1, 1.5)  # 300 short pairs, 100 long ones
+    lon_b = lon_a + rng.uniform(-1, 1, 400) * step
+    lat_b = lat_a + rng.uniform(-1, 1, 400) * step
+    epsg = 32735 if lat < 0 else 32635
+    a = to_crs(shapely.points(lon_a, lat_a), epsg)
+    b = to_crs(shapely.points(lon_b, lat_b), epsg)
+    _, _, metres = GEOD.inv(lon_a, lat_a, lon_b, lat_b)
+    np.testing.assert_allclose(nearest_points_km(a, b, epsg), metres / 1000.0, rtol=1e-6)
 
 
 def test_nearest_points_km_zero_inside():
