@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pyproj
@@ -37,12 +38,10 @@ _TO_AREA = pyproj.Transformer.from_crs("EPSG:4326", AREA_CRS, always_xy=True)
 _SQ_M_PER_HA = 10_000.0
 #: Edges shorter than this (in the equal-area plane) bulge by less than 1e-9 of the area.
 _MIN_BULGE_EDGE_M = 500.0
-#: Edges longer than this get the dense shoelace correction instead of Boole's rule.
+#: Edges longer than this get the dense shoelace correction instead of Simpson's rule.
 _DENSE_BULGE_EDGE_M = 50_000.0
 #: ... sampled every this many metres or less (a power-of-two number of steps per edge).
 _DENSE_STEP_M = 2_000.0
-#: Boole's rule on the interior nodes (the offset is 0 at both ends of an edge).
-_BOOLE_NODES = ((0.25, 32 / 90), (0.5, 12 / 90), (0.75, 32 / 90))
 #: Nearest-point segments up to this long (m, in the UTM plane) are measured with the UTM
 #: scale factor; longer ones with ``pyproj.Geod``.
 _SCALED_MAX_M = 20_000.0
@@ -58,8 +57,8 @@ def area_ha(geoms: Sequence[object] | np.ndarray) -> np.ndarray:
     The area of the polygon projected to the equal-area CRS :data:`AREA_CRS` is corrected
     for the bulge of every long edge: the edge of a geodesic polygon (as PostGIS
     ``geography`` and ``pyproj.Geod`` take it) is the geodesic between its vertices, not the
-    straight line of the projection. The area between the two is integrated with Boole's
-    rule on three geodesic points per edge (edges over 50 km: the shoelace formula over
+    straight line of the projection. The area between the two is integrated with
+    Simpson's rule on the geodesic's midpoint (edges over 50 km: the shoelace formula over
     geodesic points at most 2 km apart), all edges of all geometries at once. The result
     agrees with ``pyproj.Geod(ellps="WGS84").geometry_area_perimeter`` within 1e-7 relative.
 
@@ -73,37 +72,69 @@ def area_ha(geoms: Sequence[object] | np.ndarray) -> np.ndarray:
     ndarray of float
     """
     oriented: np.ndarray = shapely.orient_polygons(np.asarray(geoms, dtype=object))
-    projected = shapely.transform(oriented, _project_area, interleaved=False)
-    areas = np.nan_to_num(np.asarray(shapely.area(projected), dtype=float), nan=0.0)
-    owner, correction = _edge_bulge_m2(oriented)
+    edges = _ring_edges(oriented)
+    areas = np.bincount(edges.owner, weights=_shoelace_m2(edges), minlength=len(oriented))
+    owner, correction = _edge_bulge_m2(edges)
     areas += np.bincount(owner, weights=correction, minlength=len(areas))
     return areas / _SQ_M_PER_HA
 
 
-def _edge_bulge_m2(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Signed area (m2) between each long edge's geodesic and its projected straight line."""
+class _Edges(NamedTuple):
+    """Every ring edge of some geometries: ends in lon/lat and in :data:`AREA_CRS`, the
+    position of the geometry it belongs to, and the projected first vertex of its ring."""
+
+    start: np.ndarray
+    end: np.ndarray
+    p_start: np.ndarray
+    p_end: np.ndarray
+    owner: np.ndarray
+    origin: np.ndarray
+
+
+def _ring_edges(geoms: np.ndarray) -> _Edges:
+    """The edges of the polygon rings of ``geoms`` (collections and multi-parts opened)."""
     parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    while (nested := np.isin(shapely.get_type_id(parts), (4, 5, 6, 7))).any():
+        inner, inner_owner = shapely.get_parts(parts[nested], return_index=True)
+        parts = np.concatenate([parts[~nested], inner])
+        part_owner = np.concatenate([part_owner[~nested], part_owner[nested][inner_owner]])
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+    projected = np.column_stack(_TO_AREA.transform(coords[:, 0], coords[:, 1]))
+    ring_start = np.searchsorted(vertex_ring, vertex_ring)
     same_ring = vertex_ring[1:] == vertex_ring[:-1]
-    start, end = coords[:-1][same_ring], coords[1:][same_ring]
-    owner = part_owner[ring_part[vertex_ring[:-1][same_ring]]]
-    p_start = np.column_stack(_TO_AREA.transform(start[:, 0], start[:, 1]))
-    p_end = np.column_stack(_TO_AREA.transform(end[:, 0], end[:, 1]))
-    chord = p_end - p_start
+    return _Edges(
+        start=coords[:-1][same_ring], end=coords[1:][same_ring],
+        p_start=projected[:-1][same_ring], p_end=projected[1:][same_ring],
+        owner=part_owner[ring_part[vertex_ring[:-1][same_ring]]],
+        origin=projected[ring_start[:-1][same_ring]],
+    )
+
+
+def _shoelace_m2(edges: _Edges) -> np.ndarray:
+    """Each edge's term of its ring's signed area in the equal-area plane (m2): rings are
+    oriented, so exteriors add and holes subtract. Taken about the ring's first vertex, so
+    small rings far from the origin keep their precision."""
+    a, b = edges.p_start - edges.origin, edges.p_end - edges.origin
+    return 0.5 * (a[:, 0] * b[:, 1] - b[:, 0] * a[:, 1])
+
+
+def _edge_bulge_m2(edges: _Edges) -> tuple[np.ndarray, np.ndarray]:
+    """Signed area (m2) between each long edge's geodesic and its projected straight line."""
+    chord = edges.p_end - edges.p_start
     length = np.hypot(chord[:, 0], chord[:, 1])
-    long = length > _MIN_BULGE_EDGE_M
-    start, end, p_start = start[long], end[long], p_start[long]
-    chord, length, owner = chord[long], length[long], owner[long]
+    # A meridian is a geodesic and a straight line in the cylindrical projection: no bulge.
+    long = (length > _MIN_BULGE_EDGE_M) & (edges.start[:, 0] != edges.end[:, 0])
+    start, end, p_start = edges.start[long], edges.end[long], edges.p_start[long]
+    chord, length, owner = chord[long], length[long], edges.owner[long]
     azimuth, _, distance = GEOD.inv(start[:, 0], start[:, 1], end[:, 0], end[:, 1])
     very_long = length > _DENSE_BULGE_EDGE_M
-    mean_offset = np.zeros(len(start))
-    for fraction, weight in _BOOLE_NODES:
-        lon, lat, _ = GEOD.fwd(start[:, 0], start[:, 1], azimuth, distance * fraction)
-        relative = np.column_stack(_TO_AREA.transform(lon, lat)) - p_start
-        left = (chord[:, 0] * relative[:, 1] - chord[:, 1] * relative[:, 0]) / length
-        mean_offset += weight * left
-    bulge = -mean_offset * length
+    # Simpson's rule on the midpoint (the offset is 0 at both ends): exact for an offset
+    # cubic along the edge, which it is within 1e-9 of the area for edges under 50 km.
+    lon, lat, _ = GEOD.fwd(start[:, 0], start[:, 1], azimuth, distance * 0.5)
+    relative = np.column_stack(_TO_AREA.transform(lon, lat)) - p_start
+    middle = (chord[:, 0] * relative[:, 1] - chord[:, 1] * relative[:, 0]) / length
+    bulge = -(2.0 / 3.0) * middle * length
     nodes = 2 ** np.ceil(np.log2(np.maximum(length / _DENSE_STEP_M, 1.0)))
     for count in np.unique(nodes[very_long]):
         rows = very_long & (nodes == count)
@@ -134,9 +165,6 @@ def _dense_bulge_m2(
     # A geodesic bulging left of the chord makes this path clockwise: negative area.
     return path_area
 
-
-def _project_area(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return _TO_AREA.transform(x, y)
 
 
 def utm_epsg(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
