@@ -56,6 +56,7 @@ from geo.measure import (
     to_crs,
     utm_groups,
 )
+from geo.parallel import map_in_threads
 from geo.regions import country_of
 from geo.schema import LIC_TYPES, SITE_RESULT_COLUMNS, TENURE_CLASSES, ZONE_COLUMNS
 from geo.validate import NO_GEOMETRY
@@ -402,31 +403,16 @@ def _ring_pairs(
         The ring pairs (:data:`PAIR_COLUMNS`) and, per site position, ``conc`` (position of
         the nearest concession, -1 when there is none) and ``dist_km`` (0 inside).
     """
-    outer_m = rings[-1] * 1000.0
-    found: list[pd.DataFrame] = []
+    def zone_pairs(group: tuple[int, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return _zone_ring_pairs(conc_geoms, site_geoms, group, rings, measured)
+
+    results = map_in_threads(zone_pairs, utm_groups(site_geoms))
+    found = [pairs for pairs, _chosen in results]
     nearest = pd.DataFrame({"conc": -1, "dist_km": np.nan}, index=range(len(site_geoms)))
-    for epsg, rows in utm_groups(site_geoms):
-        local_sites = to_crs(site_geoms[rows], epsg)
-        conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg,
-                                                     outer_m, measured)
-        tree = shapely.STRtree(local_geoms)
-        s, c = tree.query(_grown_boxes(local_sites, outer_m * _SEARCH_MARGIN))
-        km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
-        close = km <= rings[-1] * _SEARCH_MARGIN
-        s, c, km = s[close], c[close], km[close]
-        found.append(pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km}))
-        # Sites with a concession within the outer ring take their nearest from those pairs;
-        # only the others need the nearest-neighbour search.
-        far = np.setdiff1d(np.arange(len(rows)), s)
-        s, c = tree.query_nearest(local_sites[far], all_matches=True)
-        s = far[s]
-        km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
-        # Equidistant concessions: the first in the layer.
-        picked = pd.DataFrame({"site": s, "conc": conc_index[c], "dist_km": km}).sort_values(
-            ["site", "dist_km", "conc"]).drop_duplicates("site")
-        s = picked["site"].to_numpy()
-        nearest.loc[rows[s], "conc"] = picked["conc"].to_numpy()
-        nearest.loc[rows[s], "dist_km"] = picked["dist_km"].to_numpy()
+    for _pairs, chosen in results:
+        s = chosen["site"].to_numpy()
+        nearest.loc[s, "conc"] = chosen["conc"].to_numpy()
+        nearest.loc[s, "dist_km"] = chosen["dist_km"].to_numpy()
     candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         {"site": pd.Series(dtype=int), "conc": pd.Series(dtype=int), "dist_km": []}
     )
@@ -444,6 +430,44 @@ def _ring_pairs(
     ring = np.searchsorted(np.asarray(rings), near["dist_km"].to_numpy(), side="left") + 1
     near = near.assign(inside=False, ring=ring)[list(PAIR_COLUMNS)]
     return near.astype({"site": int, "conc": int, "ring": int}), nearest
+
+
+def _zone_ring_pairs(
+    conc_geoms: np.ndarray,
+    site_geoms: np.ndarray,
+    group: tuple[int, np.ndarray],
+    rings: tuple[float, ...],
+    measured: ConcessionIndex | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`_ring_pairs` for the sites ``group = (epsg, rows)`` of one UTM zone.
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        ``site``, ``conc``, ``dist_km`` of the pairs within the outer ring (and its search
+        margin), and of the nearest concession of each site that has none within it.
+    """
+    epsg, rows = group
+    outer_m = rings[-1] * 1000.0
+    local_sites = to_crs(site_geoms[rows], epsg)
+    conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg,
+                                                 outer_m, measured)
+    tree = shapely.STRtree(local_geoms)
+    s, c = tree.query(_grown_boxes(local_sites, outer_m * _SEARCH_MARGIN))
+    km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
+    close = km <= rings[-1] * _SEARCH_MARGIN
+    s, c, km = s[close], c[close], km[close]
+    found = pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km})
+    # Sites with a concession within the outer ring take their nearest from those pairs;
+    # only the others need the nearest-neighbour search.
+    far = np.setdiff1d(np.arange(len(rows)), s)
+    s, c = tree.query_nearest(local_sites[far], all_matches=True)
+    s = far[s]
+    km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
+    # Equidistant concessions: the first in the layer.
+    picked = pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km}).sort_values(
+        ["site", "dist_km", "conc"]).drop_duplicates("site")
+    return found, picked
 
 
 def _grown_boxes(geoms: np.ndarray, margin: float) -> np.ndarray:

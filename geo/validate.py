@@ -139,7 +139,9 @@ def validate_layer(
     """
     id_column = ID_COLUMN[kind]
     ids = layer[id_column].astype(str).to_numpy()
-    geoms = shapely.force_2d(np.asarray(layer.geometry.values, dtype=object))
+    geoms = np.asarray(layer.geometry.values, dtype=object)
+    if shapely.has_z(geoms).any():
+        geoms = shapely.force_2d(geoms)
     found: list[pd.DataFrame] = []
 
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
@@ -332,7 +334,10 @@ def _unique_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _renamed(ids: np.ndarray, new_ids: np.ndarray) -> np.ndarray:
-    return np.array([f"renamed {a} to {b}" for a, b in zip(ids, new_ids, strict=True)])
+    detail = np.full(len(ids), "", dtype=object)
+    changed = np.flatnonzero(ids != new_ids)
+    detail[changed] = [f"renamed {ids[row]} to {new_ids[row]}" for row in changed]
+    return detail
 
 
 def _far_outside(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -340,22 +345,28 @@ def _far_outside(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
     far = np.zeros(len(geoms), dtype=bool)
     if keep.sum() < 10:
         return far
-    distance = _distance_to_centre_km(geoms, keep)
+    points = shapely.point_on_surface(np.where(keep, geoms, NO_GEOMETRY))
+    distance = _centre_distance_km(shapely.get_x(points), shapely.get_y(points), keep)
     spread = np.nanpercentile(distance[keep], 95)
     far[keep] = distance[keep] > max(OUTLIER_SPREAD_FACTOR * spread, OUTLIER_MIN_KM)
-    far[_isolated(geoms, np.flatnonzero(keep))] = True
+    rows = np.flatnonzero(keep)
+    far[_isolated(geoms, rows, points[rows])] = True
     return far
 
 
-def _isolated(geoms: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _isolated(
+    geoms: np.ndarray, rows: np.ndarray, points: np.ndarray | None = None
+) -> np.ndarray:
     """Rows farther than :data:`OUTLIER_MIN_KM` from every other feature.
 
     The gap between representative points is never smaller than the gap between the
     features, so only features whose points are isolated are checked on their geometry.
     Points sharing a grid cell whose diagonal is :data:`OUTLIER_MIN_KM` are not isolated;
     only the points alone in their cell are searched for their nearest neighbour.
+    ``points`` are the representative points of ``geoms[rows]``, when known.
     """
-    points = shapely.point_on_surface(geoms[rows])
+    if points is None:
+        points = shapely.point_on_surface(geoms[rows])
     alone = np.flatnonzero(_alone_in_cell(points, OUTLIER_MIN_KM / KM_PER_DEGREE / np.sqrt(2)))
     (source, _nearest), gap_deg = shapely.STRtree(points).query_nearest(
         points[alone], exclusive=True, all_matches=False, return_distance=True
@@ -372,13 +383,18 @@ def _isolated(geoms: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _alone_in_cell(points: np.ndarray, cell_deg: float) -> np.ndarray:
     """True for the points that share their ``cell_deg`` grid cell with no other point."""
     cells = np.floor(shapely.get_coordinates(points) / cell_deg).astype(np.int64)
-    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
-    return counts[inverse.ravel()] == 1
+    key = cells[:, 0] * (1 << 32) + cells[:, 1]  # |cell| < 2**31 for any lon/lat
+    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    return counts[inverse] == 1
 
 
 def _distance_to_centre_km(geoms: np.ndarray, keep: np.ndarray) -> np.ndarray:
     points = shapely.point_on_surface(np.where(keep, geoms, NO_GEOMETRY))
-    x, y = shapely.get_x(points), shapely.get_y(points)
+    return _centre_distance_km(shapely.get_x(points), shapely.get_y(points), keep)
+
+
+def _centre_distance_km(x: np.ndarray, y: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Great-circle distance (km) of each position to the median centre of the kept ones."""
     lon0, lat0 = np.nanmedian(x[keep]), np.nanmedian(y[keep])
     lon, lat = np.radians(x), np.radians(y)
     dlat, dlon = lat - np.radians(lat0), lon - np.radians(lon0)
