@@ -56,7 +56,7 @@ from geo.measure import (
     to_crs,
     utm_groups,
 )
-from geo.parallel import map_in_threads
+from geo.parallel import map_in_threads, side_by_side
 from geo.regions import country_of
 from geo.schema import LIC_TYPES, SITE_RESULT_COLUMNS, TENURE_CLASSES, ZONE_COLUMNS
 from geo.validate import NO_GEOMETRY
@@ -189,13 +189,22 @@ def _overlaps_and_parts(
     contacts = _contact_pairs(conc_geoms, site_geoms)
     inside = _choose_inside(contacts, conc_rank, conc_ids)
     footprints = _footprints(site_geoms, radius_m)
-    piece_conc, piece_site, pieces = _zone_pieces(conc_geoms, footprints)
-    zones = _zones_of(concessions, piece_conc, pieces)
-    near, nearest = _ring_pairs(conc_geoms, site_geoms, inside, rings, known)
+
+    def zones_and_areas() -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray],
+                                   gpd.GeoDataFrame, np.ndarray]:
+        found = _zone_pieces(conc_geoms, footprints)
+        areas = area_ha(conc_geoms) if known is None else known.area_ha
+        return found, _zones_of(concessions, found[0], found[2]), areas
+
+    def rings_of() -> tuple[pd.DataFrame, pd.DataFrame]:
+        return _ring_pairs(conc_geoms, site_geoms, inside, rings, known)
+
+    ((piece_conc, piece_site, pieces), zones, areas), (near, nearest) = side_by_side(
+        zones_and_areas, rings_of)
     pairs = pd.concat([inside, near], ignore_index=True)[list(PAIR_COLUMNS)]
 
     with_area = concessions.copy()
-    with_area["area_ha"] = area_ha(conc_geoms) if known is None else known.area_ha
+    with_area["area_ha"] = areas
     site_table = _site_table(sites, site_geoms, footprints, inside, conc_rank, conc_ids,
                              nearest)
     overlaps = Overlaps(

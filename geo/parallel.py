@@ -23,6 +23,7 @@ from geo.i18n import _
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
+_Other = TypeVar("_Other")
 
 
 def thread_count() -> int:
@@ -56,3 +57,14 @@ def map_in_threads(
         return [function(item) for item in work]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="geo") as pool:
         return list(pool.map(function, work))
+
+
+def side_by_side(
+    first: Callable[[], _Result], second: Callable[[], _Other]
+) -> tuple[_Result, _Other]:
+    """``(first(), second())``, the two run at once when :func:`thread_count` allows."""
+    if thread_count() <= 1:
+        return first(), second()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="geo") as pool:
+        later = pool.submit(second)
+        return first(), later.result()
