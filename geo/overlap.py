@@ -345,37 +345,66 @@ def _zones_of(
     """Overlap zones (:data:`geo.schema.ZONE_COLUMNS`) from the pieces of
     :func:`_zone_pieces`: per concession, its intersection with the union of the footprints
     touching it, as the union of its pieces."""
-    frame = gpd.GeoDataFrame({"conc": conc_pos}, geometry=pieces, crs=concessions.crs)
-    if len(frame) == 0:
+    if len(pieces) == 0:
         return gpd.GeoDataFrame(
             {c: pd.Series(dtype=object) for c in ZONE_COLUMNS if c != "geometry"},
             geometry=gpd.GeoSeries([], crs=concessions.crs),
         )
-    merged = _union_by(frame, "conc")
-    merged = merged[~shapely.is_empty(merged.geometry.values)]
-    merged["geometry"] = _polygonal(merged.geometry.values)
-    conc = merged["conc"].to_numpy()
+    conc, merged = union_per_group(pieces, conc_pos)
+    kept = ~shapely.is_empty(merged)
+    conc, merged = conc[kept], _polygonal(merged[kept])
     zones = gpd.GeoDataFrame(
         {
             "conc_id": concessions["conc_id"].to_numpy()[conc],
             "holder": concessions.get("holder", pd.Series(None, index=concessions.index))
             .to_numpy()[conc],
             "lic_type": concessions["lic_type"].to_numpy()[conc],
-            "area_ha": area_ha(merged.geometry.values),
+            "area_ha": area_ha(merged),
         },
-        geometry=merged.geometry.values,
+        geometry=merged,
         crs=concessions.crs,
     )
     return zones[list(ZONE_COLUMNS)].reset_index(drop=True)
 
 
-def _union_by(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
-    """Union geometries per ``key``; groups of one are passed through untouched."""
-    sizes = frame.groupby(key)[key].transform("size")
-    single = frame[sizes == 1]
-    multiple = frame[sizes > 1]
-    dissolved = multiple.dissolve(by=key, as_index=False) if len(multiple) else multiple
-    return pd.concat([single, dissolved], ignore_index=True).sort_values(key)
+def union_per_group(geoms: np.ndarray, group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the geometries of each group, groups of one passed through untouched.
+
+    Parameters
+    ----------
+    geoms : ndarray of geometries
+    group : ndarray of int
+        The group label of each geometry.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The labels, in increasing order, and the union of each label's geometries (merged
+        in the order they come in ``geoms``).
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> labels, unions = union_per_group(
+    ...     np.array([box(0, 0, 2, 2), box(5, 5, 6, 6), box(1, 1, 3, 3)]), np.array([0, 1, 0]))
+    >>> labels.tolist(), [round(u.area, 1) for u in unions]
+    ([0, 1], [7.0, 1.0])
+    """
+    order = np.argsort(group, kind="stable")
+    labels, start, counts = np.unique(group[order], return_index=True, return_counts=True)
+    unions = np.asarray(geoms, dtype=object)[order[start]]
+    owner = np.repeat(np.arange(len(labels)), counts)
+    rank = np.arange(len(order)) - start[owner]
+    # Groups padded to the next power of two and merged a matrix row each, so that no
+    # matrix is more than twice the size of its geometries.
+    width = 2 ** np.ceil(np.log2(counts)).astype(int)
+    for size in np.unique(width[counts > 1]):
+        rows = np.flatnonzero((width == size) & (counts > 1))
+        member = np.isin(owner, rows)
+        matrix = np.full((len(rows), size), None, dtype=object)
+        matrix[np.searchsorted(rows, owner[member]), rank[member]] = geoms[order[member]]
+        unions[rows] = shapely.union_all(matrix, axis=1)
+    return labels, unions
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from geo.measure import area_ha
-from geo.overlap import Overlaps
+from geo.overlap import Overlaps, union_per_group
 from geo.schema import (
     GROUP_STAT_COLUMNS,
     RED_FLAGS,
@@ -44,6 +44,8 @@ from geo.schema import (
 ConcessionGroup = Literal["holder", "lic_type", "status"]
 SiteRegion = Literal["province", "country"]
 _FLAG_COUNTS = {"mercury": "mercury_in", "armed": "armed_in", "child_lab": "child_in"}
+#: DE-9IM pattern of two geometries whose interiors meet (they overlap, not just touch).
+_INTERIORS_MEET = "T********"
 
 
 def concession_stats(overlaps: Overlaps) -> pd.DataFrame:
@@ -309,9 +311,7 @@ def union_ha(geoms: np.ndarray, areas: np.ndarray | None = None) -> float:
     own = area_ha(present[alone]) if areas is None else np.asarray(areas)[present_mask][alone]
     total = float(own.sum())
     if (~alone).any():
-        frame = gpd.GeoDataFrame({"group": group[~alone]}, geometry=list(present[~alone]),
-                                 crs=4326)
-        total += float(area_ha(frame.dissolve(by="group").geometry.values).sum())
+        total += float(area_ha(union_per_group(present[~alone], group[~alone])[1]).sum())
     return total
 
 
@@ -327,12 +327,12 @@ def overlap_groups(geoms: np.ndarray, *, keys: np.ndarray | None = None) -> np.n
     >>> overlap_groups(np.array([box(0, 0, 2, 2), box(1, 1, 3, 3), box(5, 5, 6, 6)])).tolist()
     [0, 0, 2]
     """
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    left, right = shapely.STRtree(geoms).query(geoms)
     pair = left < right
     if keys is not None:
         pair &= keys[left] == keys[right]
     left, right = left[pair], right[pair]
-    overlapping = ~shapely.touches(geoms[left], geoms[right])
+    overlapping = shapely.relate_pattern(geoms[left], geoms[right], _INTERIORS_MEET)
     left, right = left[overlapping], right[overlapping]
     return connected_labels(len(geoms), left, right)
 
@@ -367,10 +367,8 @@ def union_area_by(geoms: np.ndarray, keys: np.ndarray) -> pd.Series:
     areas = pd.Series(0.0, index=range(len(geoms)))
     areas[alone] = area_ha(geoms[alone])
     if (~alone).any():
-        frame = gpd.GeoDataFrame({"group": group[~alone]}, geometry=list(geoms[~alone]),
-                                 crs=4326)
-        merged = frame.dissolve(by="group")
-        areas[merged.index.to_numpy()] = area_ha(merged.geometry.values)
+        labels, merged = union_per_group(geoms[~alone], group[~alone])
+        areas[labels] = area_ha(merged)
     first = np.zeros(len(geoms), dtype=bool)
     first[np.unique(group)] = True  # one row per group carries its area
     return areas[first].groupby(keys[first]).sum()
