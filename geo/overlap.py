@@ -441,8 +441,10 @@ def _ring_pairs(
         The ring pairs (:data:`PAIR_COLUMNS`) and, per site position, ``conc`` (position of
         the nearest concession, -1 when there is none) and ``dist_km`` (0 inside).
     """
+    whole_tree = measured.tree if measured is not None else shapely.STRtree(conc_geoms)
+
     def zone_pairs(group: tuple[int, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return _zone_ring_pairs(conc_geoms, site_geoms, group, rings, measured)
+        return _zone_ring_pairs(conc_geoms, site_geoms, group, rings, whole_tree, measured)
 
     results = map_in_threads(zone_pairs, utm_groups(site_geoms))
     found = [pairs for pairs, _chosen in results]
@@ -454,8 +456,7 @@ def _ring_pairs(
     candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         {"site": pd.Series(dtype=int), "conc": pd.Series(dtype=int), "dist_km": []}
     )
-    closest = (candidates.sort_values(["dist_km", "conc"]).drop_duplicates("site")
-               .set_index("site"))
+    closest = candidates.iloc[_first_per_site(candidates)].set_index("site")
     known = nearest.loc[closest.index, "dist_km"]
     closer = closest.index[(closest["dist_km"] < known) | known.isna()]
     nearest.loc[closer, ["conc", "dist_km"]] = closest.loc[closer, ["conc", "dist_km"]]
@@ -470,14 +471,24 @@ def _ring_pairs(
     return near.astype({"site": int, "conc": int, "ring": int}), nearest
 
 
+def _first_per_site(pairs: pd.DataFrame) -> np.ndarray:
+    """Row of each site's nearest pair (equidistant: the concession first in the layer)."""
+    site = pairs["site"].to_numpy()
+    order = np.lexsort((pairs["conc"].to_numpy(), pairs["dist_km"].to_numpy(), site))
+    ordered = site[order]
+    return order[np.r_[True, ordered[1:] != ordered[:-1]]] if len(order) else order
+
+
 def _zone_ring_pairs(
     conc_geoms: np.ndarray,
     site_geoms: np.ndarray,
     group: tuple[int, np.ndarray],
     rings: tuple[float, ...],
+    whole_tree: shapely.STRtree,
     measured: ConcessionIndex | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`_ring_pairs` for the sites ``group = (epsg, rows)`` of one UTM zone.
+    """:func:`_ring_pairs` for the sites ``group = (epsg, rows)`` of one UTM zone;
+    ``whole_tree`` is the spatial index of ``conc_geoms``.
 
     Returns
     -------
@@ -489,7 +500,7 @@ def _zone_ring_pairs(
     outer_m = rings[-1] * 1000.0
     local_sites = to_crs(site_geoms[rows], epsg)
     conc_index, local_geoms = _local_concessions(conc_geoms, site_geoms[rows], epsg,
-                                                 outer_m, measured)
+                                                 outer_m, whole_tree, measured)
     tree = shapely.STRtree(local_geoms)
     s, c = tree.query(_grown_boxes(local_sites, outer_m * _SEARCH_MARGIN))
     km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
@@ -503,9 +514,8 @@ def _zone_ring_pairs(
     s = far[s]
     km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
     # Equidistant concessions: the first in the layer.
-    picked = pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km}).sort_values(
-        ["site", "dist_km", "conc"]).drop_duplicates("site")
-    return found, picked
+    picked = pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km})
+    return found, picked.iloc[_first_per_site(picked)]
 
 
 def _grown_boxes(geoms: np.ndarray, margin: float) -> np.ndarray:
@@ -517,12 +527,12 @@ def _grown_boxes(geoms: np.ndarray, margin: float) -> np.ndarray:
 
 def _local_concessions(
     conc_geoms: np.ndarray, group_sites: np.ndarray, epsg: int, outer_m: float,
-    measured: ConcessionIndex | None = None,
+    tree: shapely.STRtree, measured: ConcessionIndex | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Concessions worth projecting into this zone: all of them (small layers) or nearby.
 
-    ``measured`` (of these ``conc_geoms``) supplies the spatial index and the projections
-    already made.
+    ``tree`` is the spatial index of ``conc_geoms``; ``measured`` (of these ``conc_geoms``)
+    supplies the projections already made.
     """
     if len(conc_geoms) <= 5000:
         index = np.arange(len(conc_geoms))
@@ -530,7 +540,6 @@ def _local_concessions(
         pad = outer_m / 1000.0 / 100.0 + 1.0  # degrees; generous at any latitude below 80
         minx, miny, maxx, maxy = shapely.total_bounds(group_sites)
         area = shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad)
-        tree = measured.tree if measured is not None else shapely.STRtree(conc_geoms)
         index = tree.query(area)
         if len(index) == 0:
             index = np.arange(len(conc_geoms))
