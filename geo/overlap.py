@@ -191,22 +191,23 @@ def _overlaps_and_parts(
     footprints = _footprints(site_geoms, radius_m)
 
     def zones_and_areas() -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray],
-                                   gpd.GeoDataFrame, np.ndarray]:
+                                   gpd.GeoDataFrame, np.ndarray, pd.DataFrame]:
         found = _zone_pieces(conc_geoms, footprints)
         areas = area_ha(conc_geoms) if known is None else known.area_ha
-        return found, _zones_of(concessions, found[0], found[2]), areas
+        attributes = _site_attributes(sites, site_geoms, footprints)
+        return found, _zones_of(concessions, found[0], found[2]), areas, attributes
 
     def rings_of() -> tuple[pd.DataFrame, pd.DataFrame]:
         return _ring_pairs(conc_geoms, site_geoms, inside, rings, known)
 
-    ((piece_conc, piece_site, pieces), zones, areas), (near, nearest) = side_by_side(
-        zones_and_areas, rings_of)
+    ((piece_conc, piece_site, pieces), zones, areas, attributes), (near, nearest) = (
+        side_by_side(zones_and_areas, rings_of))
     pairs = pd.concat([inside, near], ignore_index=True)[list(PAIR_COLUMNS)]
 
     with_area = concessions.copy()
     with_area["area_ha"] = areas
     site_table = _site_table(sites, site_geoms, footprints, inside, conc_rank, conc_ids,
-                             nearest)
+                             nearest, attributes)
     overlaps = Overlaps(
         concessions=with_area,
         sites=site_table,
@@ -609,21 +610,36 @@ def _site_table(
     conc_rank: np.ndarray,
     conc_ids: np.ndarray,
     nearest: pd.DataFrame,
+    attributes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per site: tenure, deciding concession, distance and the attributes stats use."""
+    """One row per site: tenure, deciding concession, distance and the attributes stats use.
+
+    ``attributes`` is :func:`_site_attributes` of these sites, when made already.
+    """
+    if attributes is None:
+        attributes = _site_attributes(sites, site_geoms, footprints)
+    relations = _relations(len(sites), inside, conc_rank, conc_ids, nearest)
+    table = pd.concat([relations, attributes.set_axis(relations.index)], axis=1)
+    return table[list(SITE_RESULT_COLUMNS)]
+
+
+def _site_attributes(
+    sites: gpd.GeoDataFrame, site_geoms: np.ndarray, footprints: np.ndarray
+) -> pd.DataFrame:
+    """The columns of the site table that do not depend on the concessions."""
     points = shapely.point_on_surface(site_geoms)
-    table = _relations(len(sites), inside, conc_rank, conc_ids, nearest).assign(
-        site_id=sites["site_id"].astype(str).to_numpy(),
-        is_polygon=~_is_point(site_geoms),
-        area_ha=area_ha(footprints),
-        lon=shapely.get_x(points),
-        lat=shapely.get_y(points),
-    )
+    table = pd.DataFrame({
+        "site_id": sites["site_id"].astype(str).to_numpy(),
+        "is_polygon": ~_is_point(site_geoms),
+        "area_ha": area_ha(footprints),
+        "lon": shapely.get_x(points),
+        "lat": shapely.get_y(points),
+    })
     for column in ("name", "workers", "mercury", "armed", "child_lab", "gold", "seen",
                    "province", "first_seen", "qualification", "itsci"):
         table[column] = sites[column].array if column in sites else pd.NA
     table["country"] = country_of(table["lon"].to_numpy(), table["lat"].to_numpy())
-    return table[list(SITE_RESULT_COLUMNS)]
+    return table
 
 
 def _relations(
