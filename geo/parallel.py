@@ -2,7 +2,8 @@
 
 Shapely, GEOS and PROJ release Python's global lock while they work on arrays, so steps
 over separate parts of the data (the UTM zones of the proximity rings, the two layers) run
-side by side on the machine's cores. ``GEO_THREADS`` sets how many (default: the number of
+side by side on the machine's cores. Each call runs in a copy of the caller's context, so
+it speaks the caller's language (:mod:`geo.i18n`). ``GEO_THREADS`` sets how many (default: the number of
 cores this process may use; 1 runs everything in the calling thread).
 
 Examples
@@ -13,6 +14,7 @@ Examples
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +58,9 @@ def map_in_threads(
     if threads <= 1:
         return [function(item) for item in work]
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="geo") as pool:
-        return list(pool.map(function, work))
+        futures = [pool.submit(contextvars.copy_context().run, function, item)
+                   for item in work]
+        return [future.result() for future in futures]
 
 
 def side_by_side(
@@ -66,5 +70,5 @@ def side_by_side(
     if thread_count() <= 1:
         return first(), second()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="geo") as pool:
-        later = pool.submit(second)
+        later = pool.submit(contextvars.copy_context().run, second)
         return first(), later.result()

@@ -28,10 +28,11 @@ from geo.filters import Filters, filter_concessions, filter_sites
 from geo.i18n import N_, _
 from geo.io import read_layer
 from geo.overlap import DEFAULT_RINGS_KM, Overlaps, compute_overlaps
+from geo.parallel import side_by_side
 from geo.schema import REPORT_COLUMNS, LayerKind, guess_mapping, known_source, normalise
 from geo.stats import concession_stats, totals
 from geo.store import Workspace, open_workspace
-from geo.validate import ValidationReport, validate_layer
+from geo.validate import ValidationReport, core_bounds, validate_layer
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 #: The bundled default workspace: real eastern DR Congo data (see data/README.md).
@@ -133,6 +134,56 @@ def load_layer(
     GeoError
         Any reason the file cannot be used, with a message for the user.
     """
+    read = _read_normalised(source, kind, filename=filename, crs=crs, mapping=mapping,
+                            reader=reader)
+    return _validated(read, reference_bounds=reference_bounds)
+
+
+def load_pair(
+    concessions: str | os.PathLike[str],
+    sites: str | os.PathLike[str],
+    *,
+    concessions_crs: str | int | None = None,
+    sites_crs: str | int | None = None,
+) -> tuple[Layer, Layer]:
+    """:func:`load_layer` of a concession file and a site file, the site file read while
+    the concessions are validated; the sites are then checked against the concessions'
+    extent (swapped latitude/longitude, see :func:`geo.validate.validate_layer`).
+
+    Raises
+    ------
+    GeoError
+        Any reason either file cannot be used (the concessions' reason first).
+    """
+    conc, site_read = side_by_side(
+        lambda: load_layer(concessions, "concessions", crs=concessions_crs),
+        lambda: _read_normalised(sites, "sites", crs=sites_crs),
+    )
+    return conc, _validated(site_read, reference_bounds=core_bounds(conc.data))
+
+
+@dataclass(frozen=True)
+class _Normalised:
+    """A file read and normalised, not yet validated (see :func:`load_layer`)."""
+
+    kind: LayerKind
+    data: gpd.GeoDataFrame
+    name: str
+    content: bytes
+    columns: list[str]
+    used: dict[str, str]
+    crs: str | int | None
+
+
+def _read_normalised(
+    source: str | os.PathLike[str] | bytes,
+    kind: LayerKind,
+    *,
+    filename: str | None = None,
+    crs: str | int | None = None,
+    mapping: Mapping[str, str] | None = None,
+    reader: Literal["in_process", "fenced"] = "in_process",
+) -> _Normalised:
     if reader == "fenced":
         content = source if isinstance(source, bytes) else Path(source).read_bytes()
         raw = read_layer_fenced(content, filename=filename or _name(source), crs=crs)
@@ -141,17 +192,22 @@ def load_layer(
     columns = [c for c in raw.columns if c != raw.geometry.name]
     merged = guess_mapping(columns, kind) | dict(mapping or {})
     used = {target: source for target, source in merged.items() if source}
-    data, report = validate_layer(
-        normalise(raw, kind, mapping=mapping), kind, reference_bounds=reference_bounds
-    )
     if isinstance(source, bytes):
         name, content = filename or "upload", source
     else:
         name, content = filename or _name(source), Path(source).read_bytes()
+    return _Normalised(kind, normalise(raw, kind, mapping=mapping), name, content, columns,
+                       used, crs)
+
+
+def _validated(
+    read: _Normalised, *, reference_bounds: tuple[float, float, float, float] | None
+) -> Layer:
+    data, report = validate_layer(read.data, read.kind, reference_bounds=reference_bounds)
     return Layer(
-        kind, data, report, name, used, known_source(columns, kind),
-        fingerprint=fingerprint(content, mapping=used, crs=crs), columns=tuple(columns),
-        sha256=hashlib.sha256(content).hexdigest(),
+        read.kind, data, report, read.name, read.used, known_source(read.columns, read.kind),
+        fingerprint=fingerprint(read.content, mapping=read.used, crs=read.crs),
+        columns=tuple(read.columns), sha256=hashlib.sha256(read.content).hexdigest(),
     )
 
 
