@@ -93,8 +93,11 @@ def machine() -> dict[str, str]:
 
 # --------------------------------------------------------------------------- measuring
 
-def measured(command: list[str], log: Path) -> dict[str, float]:
-    """Run ``command``; its wall time (s) and peak RSS (MiB)."""
+def measured(command: list[str], log: Path,
+             env: dict[str, str] | None = None) -> dict[str, float]:
+    """Run ``command`` (with ``env`` added to the environment); its wall time (s) and peak
+    RSS (MiB)."""
+    environment = {**os.environ, **(env or {})}
     timer = shutil.which("time") or ("/usr/bin/time" if Path("/usr/bin/time").exists() else None)
     started = time.perf_counter()
     if timer:
@@ -102,13 +105,13 @@ def measured(command: list[str], log: Path) -> dict[str, float]:
         full = [timer, "-f", "%e %M", "-o", str(stats), *command]
         with log.open("w") as out:
             done = subprocess.run(full, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                  check=False)
+                                  check=False, env=environment)
         wall = time.perf_counter() - started
         peak_kb = float(stats.read_text().split()[-1])
     else:
         with log.open("w") as out:
             done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                  check=False)
+                                  check=False, env=environment)
         wall = time.perf_counter() - started
         # Largest child so far: exact when this is the largest child of the run.
         peak_kb = float(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
@@ -118,10 +121,14 @@ def measured(command: list[str], log: Path) -> dict[str, float]:
     return {"wall_s": wall, "peak_mib": peak_kb / 1024}
 
 
-def engine(conc: Path, sites: Path, work: Path) -> tuple[dict[str, float], pd.Series]:
-    out = work / "engine"
+def engine(conc: Path, sites: Path, work: Path,
+           threads: int | None = None) -> tuple[dict[str, float], pd.Series]:
+    """The engine's command line; ``threads`` sets ``GEO_THREADS`` (default: every core)."""
+    name = "engine" if threads is None else f"engine-{threads}"
+    out = work / name
+    env = {} if threads is None else {"GEO_THREADS": str(threads)}
     stats = measured([PYTHON, "-m", "geo", "overlap", str(conc), str(sites), "-o", str(out)],
-                     work / "engine.log")
+                     work / f"{name}.log", env)
     table = pd.read_csv(out / "concessions.csv", dtype={"conc_id": str})
     return stats, table.set_index("conc_id")["overlap_ha"]
 
@@ -337,6 +344,9 @@ def main() -> None:
         stats, results["engine"] = engine(conc, sites, work)
         rows.append({"method": "engine (python -m geo overlap)", **stats})
         print("engine", stats, file=sys.stderr)
+        stats, results["engine, one thread"] = engine(conc, sites, work, threads=1)
+        rows.append({"method": "engine, one thread (GEO_THREADS=1)", **stats})
+        print("engine, one thread", stats, file=sys.stderr)
     stats, results["floor"] = floor(conc, sites, work)
     rows.append({"method": "floor (bench/floor.py)", **stats})
     print("floor", stats, file=sys.stderr)
@@ -358,7 +368,9 @@ def main() -> None:
         timings["x_engine"] = engine_wall / timings["wall_s"]
         floor_row = timings[timings["method"].str.startswith("floor")].iloc[0]
         extra.append(f"engine / floor: {engine_wall / floor_row['wall_s']:.2f}x wall, "
-                     f"{timings.loc[0, 'peak_mib'] / floor_row['peak_mib']:.2f}x peak memory")
+                     f"{timings.loc[0, 'peak_mib'] / floor_row['peak_mib']:.2f}x peak memory "
+                     f"(one thread: {timings.loc[1, 'wall_s'] / floor_row['wall_s']:.2f}x "
+                     "wall; the floor runs on one thread)")
     agree, lines = agreement(results) if "engine" in results else (pd.DataFrame(), [])
     board = (dashboard_numbers(conc, sites, work, args.size, reruns=not args.no_reruns,
                                browser=not args.no_browser) if args.map else None)
