@@ -144,6 +144,9 @@ _KM_PER_DEG_LON = 111.0
 #: margin of geo.overlap).
 _RING_MARGIN = 1.1
 _GEOPARQUET_SUFFIXES = (".parquet", ".geoparquet")
+#: Environment of local worker processes: one process per core, each engine on one thread
+#: (:mod:`geo.parallel`).
+_WORKER_ENV = {"GEO_THREADS": "1"}
 #: Dask settings of a run: columns keep their pandas dtypes (no conversion to Arrow strings),
 #: so that every table is written as one machine writes it.
 _PANDAS_DTYPES = {"dataframe.convert-string": False}
@@ -194,7 +197,7 @@ def cluster_client(
     if address is None:
         cluster = LocalCluster(
             n_workers=workers or DEFAULT_LOCAL_WORKERS, threads_per_worker=1, processes=True,
-            memory_limit=memory_limit or "auto", dashboard_address=None,
+            memory_limit=memory_limit or "auto", dashboard_address=None, env=_WORKER_ENV,
         )
         client = Client(cluster)
         try:
@@ -241,7 +244,7 @@ def start_client(
     _quiet_dask_logs()
     if address is None:
         cluster = LocalCluster(n_workers=workers or DEFAULT_LOCAL_WORKERS, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
+                               processes=True, dashboard_address=None, env=_WORKER_ENV)
         return Client(cluster, set_as_default=False)
     if timeout_s is None:
         timeout_s = float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect")))
