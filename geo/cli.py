@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from geo.dossier import concession_dossier
 from geo.errors import GeoError, SchemaError
 from geo.export import summary, write_outputs
 from geo.i18n import _
@@ -37,7 +36,6 @@ from geo.pipeline import (
     open_seeded_workspace,
     stored_layer,
 )
-from geo.report import html_report, pdf_report
 from geo.schema import LayerKind
 from geo.validate import core_bounds
 
@@ -203,6 +201,9 @@ def _run_overlap(args: argparse.Namespace) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from geo.dossier import concession_dossier  # noqa: PLC0415  (only the report needs it)
+    from geo.report import html_report, pdf_report  # noqa: PLC0415  (matplotlib: slow import)
+
     output = Path(args.output)
     suffix = output.suffix.lower()
     if suffix not in REPORT_SUFFIXES:

@@ -13,8 +13,10 @@ Examples
 
 from __future__ import annotations
 
+import csv
 import io
 import json
+import os
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -25,6 +27,8 @@ from typing import Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import pyproj
 import shapely
@@ -56,6 +60,8 @@ SHAPEFILE_NAMES: dict[str, str] = {
 }
 #: Leading characters that make a spreadsheet cell a formula, with their full-width forms.
 _FORMULA_START = (*"=+-@\t\r\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+#: How CSV files write dates.
+_DATE_FORMAT = "%Y-%m-%d"
 
 
 def summary(
@@ -258,8 +264,11 @@ def _shapefile_zip(analysis: Analysis, info: Mapping[str, object]) -> bytes:
 
 
 def _writable_zones(analysis: Analysis) -> gpd.GeoDataFrame:
+    """The zones with 2D geometries (Z and M dropped)."""
     zones = analysis.overlaps.zones.copy()
-    zones["geometry"] = shapely.force_2d(np.asarray(zones.geometry.values, dtype=object))
+    geometries = np.asarray(zones.geometry.values, dtype=object)
+    if len(geometries) and shapely.get_coordinate_dimension(geometries).max() > 2:
+        zones["geometry"] = shapely.force_2d(geometries)
     return zones
 
 
@@ -289,8 +298,16 @@ def _shapefile_ready(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 
 def csv_text(table: pd.DataFrame) -> str:
-    """A table as CSV text, dates as YYYY-MM-DD, formula-looking text neutralised."""
-    return spreadsheet_safe(table).to_csv(index=False, date_format="%Y-%m-%d")
+    """A table as CSV text, dates as YYYY-MM-DD, formula-looking text neutralised.
+
+    The text is what ``DataFrame.to_csv(index=False, date_format="%Y-%m-%d")`` writes, byte
+    for byte. A table whose columns are all numbers, booleans, dates or text is formatted a
+    column at a time and its rows joined with Arrow (:func:`_csv_by_columns`); any other
+    table is written by ``to_csv``.
+    """
+    safe = spreadsheet_safe(table)
+    text = _csv_by_columns(safe)
+    return text if text is not None else safe.to_csv(index=False, date_format=_DATE_FORMAT)
 
 
 def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
@@ -299,16 +316,170 @@ def spreadsheet_safe(table: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
             values = out[column]
-            # In a mixed object column, numbers stay numbers; a string column is all text.
-            is_text = (values.notna() if values.dtype != object
-                       else values.map(lambda v: isinstance(v, str))).to_numpy(dtype=bool)
+            is_text = _is_text(values)
             if not is_text.any():
                 continue
+            text = values if is_text.all() else values[is_text]
             risky = np.zeros(len(values), dtype=bool)
-            risky[is_text] = values[is_text].astype(str).str.startswith(_FORMULA_START).to_numpy()
+            risky[is_text] = text.astype(str).str.startswith(_FORMULA_START).to_numpy()
             if risky.any():
                 out[column] = values.astype(object).where(~risky, "'" + values[risky].astype(str))
     return out
+
+
+def _is_text(values: pd.Series) -> np.ndarray:
+    """Which cells of a text-like column hold text.
+
+    In a mixed object column, numbers stay numbers; a string column is all text (or missing).
+    """
+    if values.dtype != object:
+        return values.notna().to_numpy(dtype=bool)
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "string":  # every value present is a str
+        return values.notna().to_numpy(dtype=bool)
+    if kind == "empty":
+        return np.zeros(len(values), dtype=bool)
+    return values.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+
+
+# --- CSV a column at a time --------------------------------------------------------------
+
+
+def _csv_by_columns(table: pd.DataFrame) -> str | None:
+    """``table.to_csv(index=False, date_format=...)``'s text, built a column at a time.
+
+    Parameters
+    ----------
+    table : DataFrame
+
+    Returns
+    -------
+    str or None
+        ``None`` when a column is of a kind not formatted here (see :func:`_csv_cells`),
+        when the table has fewer than two columns (``to_csv`` quotes a lone empty cell), or
+        when a column name is not text.
+    """
+    if table.shape[1] < 2 or not all(isinstance(name, str) for name in table.columns):
+        return None
+    columns = [_csv_cells(table.iloc[:, position]) for position in range(table.shape[1])]
+    if any(column is None for column in columns):
+        return None
+    names = _csv_quoted(pa.array(list(table.columns), type=pa.large_string()))
+    header = ",".join(names.to_pylist()) + os.linesep
+    if not len(table):
+        return header
+    rows = pc.binary_join_element_wise(*columns, _large(","))
+    lines = pa.LargeListArray.from_arrays(pa.array([0, len(rows)], type=pa.int64()), rows)
+    return header + pc.binary_join(lines, _large(os.linesep))[0].as_py() + os.linesep
+
+
+def _csv_cells(values: pd.Series) -> pa.Array | None:
+    """Each cell of a column as ``to_csv`` writes it, quoted if need be; missing -> ``""``.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    pyarrow.Array or None
+        ``large_string`` without nulls; ``None`` for a column of another kind than numpy
+        floats, integers, booleans or naive dates, nullable integers or booleans, text, or
+        categories of text.
+    """
+    dtype = values.dtype
+    text = dtype.kind == "O"  # object, text and categories; the others need no quotes
+    if isinstance(dtype, np.dtype):
+        cells = _numpy_cells(values)
+    elif isinstance(dtype, pd.StringDtype):
+        cells = pa.array(values.array, from_pandas=True)
+    elif isinstance(dtype, pd.CategoricalDtype):
+        cells = _category_cells(values)
+    elif isinstance(values.array, pd.arrays.BooleanArray):
+        cells = pc.if_else(pa.array(values.array), _large("True"), _large("False"))
+    elif isinstance(values.array, pd.arrays.IntegerArray):
+        cells = pa.array(values.array)
+    else:
+        return None
+    if cells is None:
+        return None
+    if isinstance(cells, pa.ChunkedArray):
+        cells = cells.combine_chunks()
+    cells = pc.fill_null(cells.cast(pa.large_string()), _large(""))
+    return _csv_quoted(cells) if text else cells
+
+
+def _numpy_cells(values: pd.Series) -> pa.Array | None:
+    """:func:`_csv_cells` of a numpy column, nulls where ``to_csv`` writes nothing."""
+    array = values.to_numpy()
+    kind = array.dtype.kind
+    if array.dtype == np.float64:  # numpy's str, as to_csv writes it, is Python's repr
+        return pa.array(list(map(float.__repr__, array.tolist())), mask=np.isnan(array))
+    if kind == "f":
+        return pa.array(array.astype(str), mask=np.isnan(array))
+    if kind in "iu":
+        return pa.array(array)
+    if kind == "b":
+        return pc.if_else(pa.array(array), _large("True"), _large("False"))
+    if kind == "M":
+        return pa.array(values.dt.strftime(_DATE_FORMAT), from_pandas=True)
+    if kind == "O":
+        return _object_cells(values)
+    return None
+
+
+def _object_cells(values: pd.Series) -> pa.Array | None:
+    """:func:`_csv_cells` of an object column: only one of text (or all missing)."""
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        return None
+    cells = values.to_numpy(dtype=object, copy=True)
+    cells[values.isna().to_numpy()] = ""
+    try:
+        return pa.array(cells, type=pa.large_string())
+    except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: not UTF-8
+        return None
+
+
+def _category_cells(values: pd.Series) -> pa.Array | None:
+    """:func:`_csv_cells` of a column of categories: only categories that are text."""
+    categories = values.cat.categories
+    if not (isinstance(categories.dtype, pd.StringDtype)
+            or pd.api.types.infer_dtype(categories, skipna=False) == "string"):
+        return None
+    codes = values.cat.codes.to_numpy()
+    names = pa.array(list(categories), type=pa.large_string())
+    return names.take(pa.array(codes, mask=codes < 0))
+
+
+def _csv_quoted(cells: pa.Array) -> pa.Array:
+    """Cells as the ``csv`` module writes them: a cell holding one of :data:`_CSV_QUOTE_CHARS`
+    in quotes, its quotes doubled; others as they are."""
+    special = pc.match_substring_regex(cells, _CSV_QUOTE_PATTERN)
+    if not pc.any(special).as_py():
+        return cells
+    doubled = pc.replace_substring(cells, '"', '""')
+    quoted = pc.binary_join_element_wise(_large('"'), doubled, _large('"'), _large(""))
+    return pc.if_else(special, quoted, cells)
+
+
+def _csv_field(cell: str) -> str:
+    """One cell as the ``csv`` module writes it for ``to_csv``, in a row of two or more."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=",", quotechar='"', doublequote=True, escapechar=None,
+                        quoting=csv.QUOTE_MINIMAL, lineterminator=os.linesep)
+    writer.writerow([cell, ""])
+    return buffer.getvalue()[: -len("," + os.linesep)]
+
+
+#: The characters that make the ``csv`` module quote a cell, asked of the module itself: the
+#: delimiter, the quote and those of the line end (Python 3.11 leaves a lone ``\r`` alone).
+_CSV_QUOTE_CHARS = "".join(char for char in ',"\r\n' if _csv_field(f"a{char}b") != f"a{char}b")
+_CSV_QUOTE_PATTERN = "[" + _CSV_QUOTE_CHARS.replace("\r", r"\r").replace("\n", r"\n") + "]"
+
+
+def _large(text: str) -> pa.Scalar:
+    """``text`` as an Arrow ``large_string`` scalar."""
+    return pa.scalar(text, type=pa.large_string())
 
 
 def _versions() -> dict[str, str]:

@@ -19,12 +19,13 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from geo.errors import SchemaError
 from geo.i18n import N_, _
@@ -392,7 +393,29 @@ def normalise(
 
 
 def normalise_lic_type(values: pd.Series) -> pd.Series:
-    """Map source licence-type values to :data:`LIC_TYPES` (unknown or empty -> ``other``)."""
+    """Map source licence-type values to :data:`LIC_TYPES` (unknown or empty -> ``other``).
+
+    A column of text is mapped once per distinct value, then spread back to its rows.
+    """
+    return _per_value(values, _lic_types)
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+#: The characters ``str.strip()`` removes: every one whose ``str.isspace()`` is true.
+_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+#: Text ``pd.to_numeric`` may read as a number: after ASCII blanks and signs, a digit, a
+#: point, ``inf`` or ``nan`` (any case); blank text too. Other text is read as missing.
+_MAYBE_NUMBER = r"[\t\n\x0b\x0c\r +\-]*(?:[0-9.]|[iI][nN][fF]|[nN][aA][nN]|$)"
+#: Kinds (``pd.api.types.infer_dtype``) of object columns ``pd.to_numeric`` reads as missing.
+_NEVER_NUMBERS = frozenset({"empty", "date", "datetime", "datetime64"})
+
+
+def _lic_types(values: pd.Series) -> pd.Series:
+    """:func:`normalise_lic_type` row by row."""
     lowered = values.astype("string").str.strip().str.lower()
     result = lowered.map(LIC_TYPE_VALUES).astype(object)
     unknown = result.isna() & lowered.notna()
@@ -403,7 +426,11 @@ def normalise_lic_type(values: pd.Series) -> pd.Series:
     return result.fillna("other").astype(str)
 
 
-# --- helpers -----------------------------------------------------------------------------
+def _all_text(values: pd.Series) -> bool:
+    """Whether every value present in ``values`` is a ``str``."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values) in ("string", "empty")
 
 
 def _resolve_mapping(
@@ -438,10 +465,12 @@ def _start_frame(
 ) -> pd.DataFrame:
     id_column = ID_COLUMN[kind]
     ids = _text(layer, table.get(id_column))
-    prefix = "C" if kind == "concessions" else "S"
-    generated = pd.Series([f"{prefix}{i + 1}" for i in range(len(layer))], index=layer.index)
+    if ids.isna().any():
+        prefix = "C" if kind == "concessions" else "S"
+        numbers = pd.Series(np.arange(1, len(layer) + 1), index=layer.index).astype(str)
+        ids = ids.fillna(prefix + numbers)
     out = pd.DataFrame(index=layer.index)
-    out[id_column] = ids.fillna(generated).astype(str)
+    out[id_column] = ids.astype(str)
     return out
 
 
@@ -462,13 +491,85 @@ def _column(layer: pd.DataFrame, source: str | None) -> pd.Series:
 
 
 def _text(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    """Values as stripped text, whole numbers without decimals, blank -> missing."""
+    if source is None:
+        return pd.Series(np.full(len(layer), None, dtype=object), index=layer.index)
     values = _column(layer, source)
-    as_float = pd.to_numeric(values, errors="coerce")
+    as_float = _numbers(values)
     is_whole = as_float.notna() & (as_float == np.floor(as_float.fillna(0)))
-    text = values.astype(object).where(values.notna(), None)
-    text = text.map(lambda v: v if v is None else str(v).strip())
+    text = _stripped(values)
     text[is_whole] = as_float[is_whole].astype("int64").astype(str)
     return text.where(text.notna() & (text != ""), None).astype(object)
+
+
+def _stripped(values: pd.Series) -> pd.Series:
+    """``str(value).strip()`` of each value present; a ``str`` column unless all missing.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    Series
+        All missing: ``None`` in an object column. Else a ``str`` column.
+    """
+    present = values.notna()
+    if not present.any():
+        return values.astype(object).where(present, None)
+    if isinstance(values.dtype, pd.StringDtype):
+        return values.str.strip(_WHITESPACE).astype("str")
+    text = values.astype(object).where(present, None)
+    return text.map(lambda v: v if v is None else str(v).strip())
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """``pd.to_numeric(values, errors="coerce")``, parsing only values that may be numbers.
+
+    Text that cannot be a number comes out missing, as a missing value does, wherever it
+    is: so parsing the other values with one missing value added gives each its number
+    and the dtype the whole column gets.
+
+    Parameters
+    ----------
+    values : Series
+
+    Returns
+    -------
+    Series
+        Numbers, with the index and name of ``values``.
+    """
+    maybe = _maybe_numbers(values)
+    if maybe is None or maybe.all():
+        return pd.to_numeric(values, errors="coerce")
+    missing = pd.Series([None], dtype=values.dtype)
+    probe = pd.concat([values[maybe], missing], ignore_index=True)
+    parsed = pd.to_numeric(probe, errors="coerce")
+    if isinstance(parsed.dtype, np.dtype) and parsed.dtype.kind != "f":
+        return pd.to_numeric(values, errors="coerce")
+    rows = np.full(len(values), -1, dtype=np.intp)
+    rows[maybe] = np.arange(int(maybe.sum()))
+    filled = parsed.array.take(rows, allow_fill=True)
+    return pd.Series(filled, index=values.index, name=values.name, dtype=parsed.dtype)
+
+
+def _maybe_numbers(values: pd.Series) -> np.ndarray | None:
+    """Which values ``pd.to_numeric`` may read as a number; ``None`` when not known."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return _may_be_number(values)
+    if values.dtype != object:
+        return None
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "string":
+        return _may_be_number(values)
+    if kind in _NEVER_NUMBERS:
+        return np.zeros(len(values), dtype=bool)
+    return None
+
+
+def _may_be_number(text: pd.Series) -> np.ndarray:
+    """Which values of a column of text may be numbers (see :data:`_MAYBE_NUMBER`)."""
+    return text.str.match(_MAYBE_NUMBER).to_numpy(dtype=bool, na_value=False)
 
 
 def _integers(layer: pd.DataFrame, source: str | None) -> pd.Series:
@@ -478,11 +579,46 @@ def _integers(layer: pd.DataFrame, source: str | None) -> pd.Series:
 
 
 def _booleans(layer: pd.DataFrame, source: str | None) -> pd.Series:
-    text = _column(layer, source).astype("string").str.strip().str.lower()
-    result = pd.Series(pd.NA, index=layer.index, dtype="boolean")
+    """Yes/no words and 1/0 as nullable booleans; other values missing."""
+    return _per_value(_column(layer, source), _boolean_values)
+
+
+def _boolean_values(values: pd.Series) -> pd.Series:
+    """:func:`_booleans` of a column."""
+    text = values.astype("string").str.strip().str.lower()
+    result = pd.Series(pd.NA, index=values.index, dtype="boolean")
     result[text.isin(_TRUE).fillna(False).astype(bool)] = True
     result[text.isin(_FALSE).fillna(False).astype(bool)] = False
     return result
+
+
+def _per_value(values: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``convert(values)``, for a ``convert`` that reads each value on its own.
+
+    A column of text or booleans is converted once per distinct value (and once for a
+    missing one), then spread back to its rows; other columns are converted whole.
+
+    Parameters
+    ----------
+    values : Series
+    convert : callable
+        Series -> Series of the same length and index, each row from its own value only.
+
+    Returns
+    -------
+    Series
+        What ``convert(values)`` returns.
+    """
+    if not (_all_text(values) or values.dtype == bool
+            or isinstance(values.dtype, pd.BooleanDtype)):
+        return convert(values)
+    codes, distinct = _distinct(values)
+    probe = pd.concat([distinct, values.iloc[np.flatnonzero(codes == -1)[:1]]],
+                      ignore_index=True)
+    rows = np.where(codes == -1, len(distinct), codes)
+    converted = convert(probe)
+    return pd.Series(converted.array.take(rows), index=values.index, name=converted.name,
+                     dtype=converted.dtype)
 
 
 def _gold(layer: pd.DataFrame, source: str | None) -> pd.Series:
@@ -498,15 +634,35 @@ def _gold(layer: pd.DataFrame, source: str | None) -> pd.Series:
     return hits.any(axis=1).astype("boolean")
 
 
+def _distinct(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """``pd.factorize(values)``: each row's code (-1 when missing) and the distinct values,
+    in the dtype and with the name of ``values``."""
+    if values.isna().all():  # nothing to factorize
+        return np.full(len(values), -1, dtype=np.intp), values.iloc[:0]
+    codes, uniques = pd.factorize(values)
+    return codes, pd.Series(uniques, dtype=values.dtype, name=values.name)
+
+
 def _qualifications(layer: pd.DataFrame, source: str | None) -> pd.Series:
-    text = _column(layer, source).astype("string").str.strip().str.lower()
+    """Official qualification (:data:`QUALIFICATIONS`) or ``None``."""
+    return _per_value(_column(layer, source), _qualification_values)
+
+
+def _qualification_values(values: pd.Series) -> pd.Series:
+    """:func:`_qualifications` of a column."""
+    text = values.astype("string").str.strip().str.lower()
     return text.map(_QUALIFICATION_VALUES).astype(object).where(lambda v: v.notna(), None)
 
 
 def _coverage(layer: pd.DataFrame, source: str | None) -> pd.Series:
     """Traceability coverage: yes/no words, scheme status words (Actif, Suspendu)."""
-    text = _column(layer, source).astype("string").str.strip().str.lower()
-    result = _booleans(layer, source)
+    return _per_value(_column(layer, source), _coverage_values)
+
+
+def _coverage_values(values: pd.Series) -> pd.Series:
+    """:func:`_coverage` of a column."""
+    text = values.astype("string").str.strip().str.lower()
+    result = _boolean_values(values)
     covered = text.isin(_COVERED) | text.str.startswith("itsci").fillna(False)
     result[covered.fillna(False).astype(bool)] = True
     result[text.isin(_NOT_COVERED).fillna(False).astype(bool)] = False
@@ -514,15 +670,38 @@ def _coverage(layer: pd.DataFrame, source: str | None) -> pd.Series:
 
 
 def _dates(layer: pd.DataFrame, source: str | None) -> pd.Series:
+    """Dates of a column of dates, date text or years (1900-2100); others missing."""
     values = _column(layer, source)
     if source is None:
         return pd.Series(pd.NaT, index=layer.index, dtype="datetime64[ms]")
-    numeric = pd.to_numeric(values, errors="coerce")
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "date":
+        return _calendar_dates(values)
+    numeric = _numbers(values)
     years = numeric.where((numeric >= 1900) & (numeric <= 2100))
     text = values.astype("string").str.slice(0, 10)
     parsed = pd.to_datetime(text, errors="coerce", format="mixed")
     from_years = pd.to_datetime(years.astype("Int64").astype("string") + "-01-01", errors="coerce")
     return parsed.where(years.isna(), from_years).astype("datetime64[ms]")
+
+
+def _calendar_dates(values: pd.Series) -> pd.Series:
+    """Midnight of each ``datetime.date`` (of a ``datetime``: its own calendar day).
+
+    Parameters
+    ----------
+    values : Series
+        Object column whose values present are all ``datetime.date`` (or subclasses).
+
+    Returns
+    -------
+    Series
+        ``datetime64[ms]``, missing values ``NaT``: what :func:`_dates` makes of the text
+        ``YYYY-MM-DD`` each value starts with.
+    """
+    cells = values.astype(object).where(values.notna(), None).to_numpy()
+    days = pa.array(cells, type=pa.date32(), from_pandas=True)
+    stamps = days.cast(pa.timestamp("ms")).to_numpy(zero_copy_only=False)
+    return pd.Series(stamps, index=values.index, name=values.name, dtype="datetime64[ms]")
 
 
 # --- indicators --------------------------------------------------------------------------

@@ -8,13 +8,21 @@ import json
 import zipfile
 
 import geopandas as gpd
+import numpy as np
 import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
 from shapely import Point, box
 
-from geo.export import export_bytes, summary, tables
+from geo.export import (
+    _csv_by_columns,
+    csv_text,
+    export_bytes,
+    spreadsheet_safe,
+    summary,
+    tables,
+)
 from geo.io import read_layer
 from geo.measure import AREA_METHOD
 from geo.overlap import compute_overlaps
@@ -185,3 +193,38 @@ def test_csv_sites_table_reads_back_with_geo_io(analysis, exported):
     layer = read_layer(sites_csv, filename="sites.csv")
     assert len(layer) == len(analysis.overlaps.sites)
     assert layer.geometry.x.min() < 0  # western longitudes stay numbers
+
+
+def test_csv_text_is_to_csv_byte_for_byte():
+    """Tables of plain columns are joined column by column, as ``to_csv`` would write them."""
+    text = ["plain", "a,b", 'say "hi"', "two\nlines", "cr\ronly", "=1+1", "", None]
+    n = len(text)
+    table = pd.DataFrame({
+        "text": pd.Series(text, dtype="str"),
+        "object": pd.Series(text, dtype=object),
+        "float": [0.1, -0.0, 1e16, 1e-5, float("inf"), float("nan"), 36.58053819402626, 2.0],
+        "int": range(-3, n - 3),
+        "flag": [True, False] * (n // 2),
+        "count": pd.array([1, None] * (n // 2), dtype="Int64"),
+        "known": pd.array([True, None] * (n // 2), dtype="boolean"),
+        "day": pd.to_datetime(["2020-01-02 13:00", None] * (n // 2)).astype("datetime64[ms]"),
+        "class": pd.Categorical(["in", None] * (n // 2)),
+        "empty": pd.Series([None] * n, dtype=object),
+    })
+    safe = spreadsheet_safe(table)
+    assert _csv_by_columns(safe) is not None
+    assert csv_text(table) == safe.to_csv(index=False, date_format="%Y-%m-%d")
+    assert csv_text(table.iloc[:0]) == safe.iloc[:0].to_csv(index=False, date_format="%Y-%m-%d")
+
+
+def test_csv_floats_are_written_as_numpy_writes_them():
+    """``to_csv`` writes floats with numpy's ``str``; ``csv_text`` with Python's ``repr``."""
+    rng = np.random.default_rng(0)
+    floats = np.concatenate([
+        rng.integers(0, 2**64, size=50_000, dtype=np.uint64).view(np.float64),
+        rng.uniform(-1, 1, 50_000) * 10.0 ** rng.integers(-20, 22, 50_000),
+        [0.0, -0.0, np.inf, -np.inf, np.nan, 5e-324, 1e16, 9999999999999998.0, 1e-4, 1e-5],
+    ])
+    small = rng.uniform(-1, 1, len(floats)) * 10.0 ** rng.integers(-30, 30, len(floats))
+    table = pd.DataFrame({"x": floats, "y": small.astype(np.float32)})
+    assert csv_text(table) == table.to_csv(index=False)

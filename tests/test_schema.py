@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -10,9 +12,11 @@ from shapely import Point, box
 
 from geo.errors import SchemaError
 from geo.schema import (
+    _WHITESPACE,
     CONCESSION_COLUMNS,
     LIC_TYPES,
     SITE_COLUMNS,
+    _numbers,
     guess_mapping,
     known_source,
     normalise,
@@ -326,3 +330,51 @@ def test_index_is_reset_and_order_kept():
     out = normalise_sites(raw)
     assert out.index.tolist() == [0, 1, 2]
     assert out["site_id"].tolist() == ["z", "a", "m"]
+
+
+# --- the vectorised text helpers read values as the row-by-row code did -------------------
+
+#: Text that pd.to_numeric reads (or not) in every way: blanks, signs, exponents, inf/nan,
+#: non-ASCII digits and blanks, integers beyond float precision, words.
+TRICKY_TEXT = [
+    "12", " 12 ", "007", "1e3", "1.5", "-3", "+4", ".5", "5.", "inf", "-Infinity", " inf",
+    "nan", "NaN", "", "  ", "\t7\n", "\x0b8", "\xa09", "9\xa0", "PR 1007", "\u0661\u0662",
+    "\uff11\uff12", "0x1A", "1_000", "12abc", "1,5", "9007199254740993", "1e400", "\x00",
+    "5\x00", "Nord-Kivu", "Ituri", "i", "n", "- 5", None,
+]
+
+
+def test_whitespace_is_what_str_strip_removes():
+    every = (chr(code) for code in range(0x110000))
+    assert set(_WHITESPACE) == {char for char in every if char.isspace()}
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", object])
+@pytest.mark.parametrize("values", [TRICKY_TEXT, ["12", "007", "9007199254740993"],
+                                    ["PR 1", None], [None, None]])
+def test_numbers_are_to_numeric(dtype, values):
+    column = pd.Series(values, dtype=dtype, name="x", index=[7] * len(values))
+    expected = pd.to_numeric(column, errors="coerce")
+    pd.testing.assert_series_equal(_numbers(column), expected, check_exact=True)
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", object])
+def test_text_strips_like_str_strip(dtype):
+    finite = [v for v in TRICKY_TEXT
+              if v is None or ("inf" not in v.lower() and "e400" not in v)]
+    raw = gpd.GeoDataFrame({"site_id": pd.Series(finite, dtype=dtype)},
+                           geometry=points(len(finite)), crs=4326)
+    ids = normalise_sites(raw)["site_id"].tolist()
+    assert ids[finite.index("\t7\n")] == "7"
+    assert ids[finite.index("9\xa0")] == "9\xa0".strip()
+    assert ids[finite.index("007")] == "7"
+    assert ids[finite.index("PR 1007")] == "PR 1007"
+
+
+def test_date_objects_read_as_their_text():
+    days = [dt.date(2019, 5, 1), None, dt.date(999, 12, 31), dt.datetime(2021, 3, 4, 23, 59)]
+    as_objects = gpd.GeoDataFrame({"site_id": list("abcd"), "seen": pd.Series(days, dtype=object)},
+                                  geometry=points(4), crs=4326)
+    as_text = as_objects.assign(seen=[None if d is None else str(d)[:10] for d in days])
+    pd.testing.assert_series_equal(normalise_sites(as_objects)["seen"],
+                                   normalise_sites(as_text)["seen"], check_exact=True)
