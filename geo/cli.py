@@ -33,6 +33,7 @@ from geo.pipeline import (
     analyse,
     load_bundled,
     load_layer,
+    load_pair,
     open_seeded_workspace,
     stored_layer,
 )
@@ -184,9 +185,9 @@ def _run_overlap(args: argparse.Namespace) -> int:
         concessions = stored_layer(workspace, "concessions")
         sites = stored_layer(workspace, "sites")
     elif args.concessions and args.sites:
-        concessions = load_layer(args.concessions, "concessions", crs=args.concessions_crs)
-        bounds = core_bounds(concessions.data)
-        sites = load_layer(args.sites, "sites", crs=args.sites_crs, reference_bounds=bounds)
+        concessions, sites = load_pair(args.concessions, args.sites,
+                                       concessions_crs=args.concessions_crs,
+                                       sites_crs=args.sites_crs)
     else:
         raise SchemaError(_("Give a concession file and a site file, or --workspace PATH."))
     analysis = analyse(concessions, sites, rings_km=rings, radius_m=args.radius_m)
