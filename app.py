@@ -3,7 +3,7 @@
 import streamlit as st
 
 from geo.i18n import _
-from ui import language, sidebar
+from ui import data, language, sidebar
 
 # The run's language first (from the sidebar's picker or ?lang=), before anything renders.
 language.apply()
@@ -38,5 +38,6 @@ PAGES = {
 }
 
 navigation = st.navigation(PAGES)
+data.begin_run()  # the workspace's versions are read once per run
 sidebar.render()
 navigation.run()

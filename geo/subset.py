@@ -4,30 +4,36 @@ A filter change must not recompute the overlaps of a national cadastre. Every re
 engine finds between one site and one concession depends on those two geometries alone
 (the contacts of :func:`geo.overlap._contact_pairs`, the zone pieces of
 :func:`geo.overlap._zone_pieces`, the ring pairs and their geodesic distances), so the
-analysis of a subset of either layer is assembled from the whole one's relations with the
-engine's own selection steps:
+analysis of a subset of either layer is assembled from the whole one's relations, with the
+engine's own selection rules, touching only what the filter changes:
 
-* inside pairs: the engine's choice (:func:`geo.overlap._choose_inside`) made again on the
-  contacts kept (a point on the boundary of two titles may change title);
-* ring pairs: the whole analysis's, less those that became inside pairs;
-* tenure, deciding title, nearest title and distance (:func:`geo.overlap._relations`):
-  unchanged when only sites are filtered; with concession filters, the nearest title kept is
-  the whole analysis's when it is kept, else the nearest in the ring pairs, and only the
-  sites with no title kept within the outer ring are searched again
-  (:func:`geo.overlap._ring_pairs`);
+* which rows a filter keeps: columns read once (:class:`geo.filters.FilterIndex`);
+* inside pairs: the whole analysis's between kept rows; a point on the boundary of titles
+  whose chosen title is gone is given the next one (:func:`geo.overlap._choose_inside`);
+* ring pairs: the whole analysis's between kept rows, less those that became inside pairs;
+* tenure, deciding title, nearest title and distance (as :func:`geo.overlap._relations`):
+  unchanged when only sites are filtered, and for the sites that touch no title a filter
+  takes away and whose nearest title is kept. The others: the nearest kept title is the
+  nearest in their ring pairs; for sites with none within the outer ring, the nearest in
+  the lists of titles around each site made once (:mod:`geo.nearest`), and only the sites
+  those lists cannot decide are searched again (:func:`geo.overlap._ring_pairs`);
 * overlap zones: a title's zone is reused when all its pieces are kept, rebuilt from the
   pieces kept (:func:`geo.overlap._zones_of`) when some are, dropped when none are;
+* per-concession table and totals: the whole table's rows of the kept titles, with the
+  counts and sums taken again over the kept pairs (as :func:`geo.stats.concession_stats`
+  and :func:`geo.stats.totals`);
 * union areas of the totals: the groups of overlapping features of the whole layers are
   merged and measured once (:class:`UnionCache`); a filtered total adds the groups kept whole
-  and merges again only the groups that lost members.
+  and merges again, group by group, only the groups that lost members.
 
 The result is :func:`geo.pipeline.analyse` with the same filters (``tests/test_subset.py``
 compares both, table by table): counts, per-site and per-concession numbers and zone
 geometries exactly, union areas up to the order of floating-point sums. One reach differs:
 above 5,000 kept titles the engine looks for the nearest title of a site far from all of
-them among the titles within a degree of its UTM zone's sites; searched again here, that
-window holds only the sites searched again. Both find the same title unless the nearest
-kept title is over about 100 km away.
+them among the titles within a degree of its UTM zone's sites; here, among all the kept
+titles when one is within 100 km (:mod:`geo.nearest`), else among those within a degree of
+the sites searched again. Both find the same title unless the nearest kept title is over
+about 100 km away.
 
 Examples
 --------
@@ -43,15 +49,18 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from geo.filters import Filters, filter_concessions, filter_sites
+from geo.filters import FilterIndex, Filters
 from geo.measure import area_ha
+from geo.nearest import NeighbourLists, nearest_kept
 from geo.overlap import (
+    _TENURE_OF_LIC,
     DEFAULT_RINGS_KM,
     PAIR_COLUMNS,
     ConcessionIndex,
@@ -59,14 +68,22 @@ from geo.overlap import (
     _choose_inside,
     _overlaps_and_parts,
     _Parts,
-    _relations,
     _ring_pairs,
     _zones_of,
+    union_per_group,
 )
+from geo.parallel import map_in_threads, side_by_side
 from geo.pipeline import Analysis, Layer, require_rows
-from geo.stats import concession_stats, overlap_groups, totals, union_ha
+from geo.schema import LIC_TYPES, RED_FLAGS, TENURE_CLASSES, ring_columns
+from geo.stats import concession_stats, overlap_groups, site_measures, totals
 
 __all__ = ["Basis", "ConcessionCache", "UnionCache", "filtered", "kept_rows", "prepare"]
+
+#: Pieces of overlap zones above which zones are rebuilt in two threads.
+_THREADED_PIECES = 2000
+#: Per-concession sums of the sites inside: the column of each site measure.
+_SUMS = {"workers": "workers_in", "mercury": "mercury_in", "armed": "armed_in",
+         "child_lab": "child_in"}
 
 
 @dataclass(frozen=True)
@@ -104,13 +121,10 @@ class UnionCache:
         if len(present):
             group[present] = present[overlap_groups(geoms[present])]
         size = np.bincount(group[present], minlength=len(geoms))
-        several = np.flatnonzero(size[group[present]] > 1)
-        if len(several):
-            members = present[several]
-            frame = gpd.GeoDataFrame({"group": group[members]},
-                                     geometry=list(geoms[members]), crs=4326)
-            merged = frame.dissolve(by="group")
-            group_ha[merged.index.to_numpy()] = area_ha(merged.geometry.values)
+        members = present[size[group[present]] > 1]
+        if len(members):
+            labels, unions = union_per_group(geoms[members], group[members])
+            group_ha[labels] = area_ha(unions)
         return cls(geoms, np.asarray(area, dtype=float), group, size, group_ha)
 
     def union_ha(
@@ -118,6 +132,7 @@ class UnionCache:
         kept: np.ndarray,
         changed: np.ndarray | None = None,
         changed_of: np.ndarray | None = None,
+        changed_ha: np.ndarray | None = None,
     ) -> float:
         """Area (ha) of the union of the members ``kept`` (a mask) and of ``changed``.
 
@@ -130,23 +145,41 @@ class UnionCache:
             False): they can overlap only what that member overlaps.
         changed_of : ndarray of int, optional
             Position of the member each changed geometry replaces.
+        changed_ha : ndarray of float, optional
+            The changed geometries' own areas (ha), when known.
         """
-        has = self.group >= 0
-        whole = np.bincount(self.group[kept & has], minlength=len(self.size)) == self.size
-        touched = np.zeros(len(self.size), dtype=bool)
+        member = kept & (self.group >= 0)
+        counts = np.bincount(self.group[member], minlength=len(self.size))
+        whole = (counts == self.size) & (self.size > 0)
+        new_geoms = np.zeros(0, dtype=object)
+        new_labels = np.zeros(0, dtype=int)
+        new_ha = np.zeros(0)
         if changed is not None and changed_of is not None and len(changed):
-            touched[self.group[changed_of]] = True
-        whole &= ~touched & (self.size > 0)
-        member = kept & has
-        alone = member & (self.size[self.group] == 1) & ~touched[self.group]
-        grouped = whole & (self.size > 1)
-        redo = member & ~alone & ~whole[self.group]
-        total = float(self.area[alone].sum()) + float(self.group_ha[grouped].sum())
-        again = [self.geoms[redo]]
-        if changed is not None and len(changed):
-            again.append(np.asarray(changed, dtype=object))
-        rest = np.concatenate(again)
-        return total + (union_ha(rest) if len(rest) else 0.0)
+            new_geoms = np.asarray(changed, dtype=object)
+            new_labels = self.group[changed_of]
+            new_ha = (np.full(len(new_geoms), np.nan) if changed_ha is None
+                      else np.asarray(changed_ha, dtype=float))
+            whole[new_labels] = False
+        alone = whole & (self.size == 1)
+        total = float(self.area[member & alone[self.group]].sum())
+        total += float(self.group_ha[whole & (self.size > 1)].sum())
+        redo = member & ~whole[self.group]
+        return total + _regrouped_ha(np.concatenate([self.geoms[redo], new_geoms]),
+                                     np.concatenate([self.group[redo], new_labels]),
+                                     np.concatenate([self.area[redo], new_ha]))
+
+
+def _regrouped_ha(geoms: np.ndarray, labels: np.ndarray, areas: np.ndarray) -> float:
+    """Area (ha) of the union of ``geoms`` whose groups of overlapping ones are ``labels``
+    (their own areas ``areas``, NaN when unknown): a geometry alone in its group counts its
+    own area, the others are merged group by group."""
+    if not len(geoms):
+        return 0.0
+    alone = (np.bincount(labels)[labels] == 1) & np.isfinite(areas)
+    total = float(areas[alone].sum())
+    if (~alone).any():
+        total += float(area_ha(union_per_group(geoms[~alone], labels[~alone])[1]).sum())
+    return total
 
 
 @dataclass(frozen=True)
@@ -174,6 +207,92 @@ class ConcessionCache:
 
 
 @dataclass(frozen=True)
+class Relations:
+    """The whole analysis's relations between sites and titles, as arrays.
+
+    Attributes
+    ----------
+    contact_site, contact_conc, contact_interior, contact_boundary : ndarray
+        ``parts.contacts``: the site in the title's interior, or a point on its boundary.
+    inside_site, inside_conc : ndarray
+        The inside pairs.
+    ring_site, ring_conc, ring_dist, ring_ring : ndarray
+        The ring pairs (not inside), by site, then distance, then title: the first kept
+        pair of a site is its nearest kept title within the rings.
+    ring_touch : ndarray of bool
+        Ring pairs that are boundary contacts: they become inside pairs when the title the
+        point counted for is filtered out.
+    nearest_conc, nearest_km : ndarray
+        Per site, the nearest title (-1 for none) and its unrounded distance (0 inside).
+    id_order : ndarray of int
+        Rank of each title's ``conc_id`` in sorted order (the engine's ties).
+    measures : dict of str to ndarray
+        Per site, workers and red flags (:func:`geo.stats.site_measures`).
+    id_columns : dict of str to ExtensionArray
+        The site table's ``conc_id`` and ``near_id`` followed by every title's
+        ``conc_id``: a filtered column is one ``take`` of it.
+    """
+
+    contact_site: np.ndarray
+    contact_conc: np.ndarray
+    contact_interior: np.ndarray
+    contact_boundary: np.ndarray
+    inside_site: np.ndarray
+    inside_conc: np.ndarray
+    ring_site: np.ndarray
+    ring_conc: np.ndarray
+    ring_dist: np.ndarray
+    ring_ring: np.ndarray
+    ring_touch: np.ndarray
+    nearest_conc: np.ndarray
+    nearest_km: np.ndarray
+    id_order: np.ndarray
+    measures: dict[str, np.ndarray]
+    id_columns: dict[str, pd.api.extensions.ExtensionArray]
+
+    @classmethod
+    def of(cls, overlaps: Overlaps, parts: _Parts) -> Relations:
+        """The relations of an analysis and of the parts the engine found on the way."""
+        contacts, pairs = parts.contacts, overlaps.pairs
+        inside = pairs["inside"].to_numpy(dtype=bool)
+        column = {name: pairs[name].to_numpy() for name in PAIR_COLUMNS}
+        c_site = contacts["site"].to_numpy(dtype=np.int64)
+        c_conc = contacts["conc"].to_numpy(dtype=np.int64)
+        boundary = contacts["boundary"].to_numpy(dtype=bool)
+        r_site = column["site"][~inside].astype(np.int64)
+        r_conc = column["conc"][~inside].astype(np.int64)
+        r_dist = column["dist_km"][~inside].astype(float)
+        order = np.lexsort((r_conc, r_dist, r_site))
+        r_site, r_conc, r_dist = r_site[order], r_conc[order], r_dist[order]
+        width = np.int64(max(len(parts.conc_ids), 1))
+        touch = np.isin(r_site * width + r_conc, c_site[boundary] * width + c_conc[boundary])
+        measures = site_measures(overlaps)
+        return cls(
+            c_site, c_conc, contacts["interior"].to_numpy(dtype=bool), boundary,
+            column["site"][inside].astype(np.int64), column["conc"][inside].astype(np.int64),
+            r_site, r_conc, r_dist, column["ring"][~inside].astype(np.int64)[order], touch,
+            parts.nearest["conc"].to_numpy(dtype=np.int64),
+            parts.nearest["dist_km"].to_numpy(dtype=float),
+            np.argsort(np.argsort(np.asarray(parts.conc_ids, dtype=object), kind="stable")),
+            {name: measures[name].to_numpy() for name in _SUMS},
+            _id_columns(overlaps.sites, parts.conc_ids),
+        )
+
+
+def _id_columns(sites: pd.DataFrame,
+                conc_ids: np.ndarray) -> dict[str, pd.api.extensions.ExtensionArray]:
+    """The site table's title columns followed by every title's id, where they hold
+    strings (a column of None stays as the engine leaves it)."""
+    columns = {}
+    for name in ("conc_id", "near_id"):
+        column = sites[name]
+        if isinstance(column.dtype, pd.StringDtype):
+            ids = pd.array(np.asarray(conc_ids, dtype=object), dtype=column.dtype)
+            columns[name] = type(column.array)._concat_same_type([column.array, ids])
+    return columns
+
+
+@dataclass(frozen=True)
 class Basis:
     """The analysis of the whole layers and what filtered analyses are derived from.
 
@@ -189,10 +308,12 @@ class Basis:
         Union areas of the concessions, of the site footprints and of the overlap zones.
     zone_conc : ndarray of int
         Position of the concession of each overlap zone of ``analysis``.
-    contact_site, contact_conc, contact_interior, contact_boundary : ndarray
-        ``parts.contacts`` as arrays.
-    ring_site, ring_conc, ring_dist, ring_ring : ndarray
-        The ring pairs of ``analysis`` (not inside) as arrays.
+    relations : Relations
+        The analysis's relations as arrays.
+    filter_index : geo.filters.FilterIndex
+        The columns the filters read.
+    neighbours : geo.nearest.NeighbourLists or None
+        The titles around each site (None when the rings are too wide for them).
     """
 
     analysis: Analysis
@@ -202,14 +323,9 @@ class Basis:
     site_unions: UnionCache
     zone_unions: UnionCache
     zone_conc: np.ndarray
-    contact_site: np.ndarray
-    contact_conc: np.ndarray
-    contact_interior: np.ndarray
-    contact_boundary: np.ndarray
-    ring_site: np.ndarray
-    ring_conc: np.ndarray
-    ring_dist: np.ndarray
-    ring_ring: np.ndarray
+    relations: Relations
+    filter_index: FilterIndex
+    neighbours: NeighbourLists | None
 
 
 def prepare(
@@ -247,20 +363,54 @@ def prepare(
     }
     analysis = Analysis(overlaps, concession_stats(overlaps),
                         totals(overlaps, union_areas=everything))
-    contacts = parts.contacts
-    ring = overlaps.pairs[~overlaps.pairs["inside"].to_numpy(dtype=bool)]
     return Basis(
         analysis, parts, known, concession_unions, site_unions, zone_unions,
         zone_conc=np.unique(parts.piece_conc),
-        contact_site=contacts["site"].to_numpy(dtype=np.int64),
-        contact_conc=contacts["conc"].to_numpy(dtype=np.int64),
-        contact_interior=contacts["interior"].to_numpy(dtype=bool),
-        contact_boundary=contacts["boundary"].to_numpy(dtype=bool),
-        ring_site=ring["site"].to_numpy(dtype=np.int64),
-        ring_conc=ring["conc"].to_numpy(dtype=np.int64),
-        ring_dist=ring["dist_km"].to_numpy(dtype=float),
-        ring_ring=ring["ring"].to_numpy(dtype=np.int64),
+        relations=Relations.of(overlaps, parts),
+        filter_index=FilterIndex.of(overlaps.concessions, overlaps.sites),
+        neighbours=NeighbourLists.of(known.index, parts.site_geoms, overlaps.rings_km[-1]),
     )
+
+
+def kept_rows(basis: Basis, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the concessions and of the sites of ``basis`` that ``filters`` keep (in the
+    whole analysis's order, which a filtered analysis keeps)."""
+    return basis.filter_index.masks(filters)
+
+
+# --- the filtered analysis ---------------------------------------------------------------------
+
+
+class _Kept(NamedTuple):
+    """The rows a filter keeps: masks, positions, and each kept row's new position."""
+
+    conc: np.ndarray
+    site: np.ndarray
+    conc_pos: np.ndarray
+    site_pos: np.ndarray
+    conc_new: np.ndarray
+    site_new: np.ndarray
+    all_conc: bool
+    all_sites: bool
+
+    @classmethod
+    def of(cls, conc: np.ndarray, site: np.ndarray) -> _Kept:
+        return cls(conc, site, np.flatnonzero(conc), np.flatnonzero(site),
+                   np.cumsum(conc) - 1, np.cumsum(site) - 1, bool(conc.all()),
+                   bool(site.all()))
+
+
+class _Pairs(NamedTuple):
+    """Site-title pairs in the filtered analysis's numbering."""
+
+    site: np.ndarray
+    conc: np.ndarray
+    dist: np.ndarray
+    ring: np.ndarray
+
+    @classmethod
+    def inside(cls, site: np.ndarray, conc: np.ndarray) -> _Pairs:
+        return cls(site, conc, np.zeros(len(site)), np.zeros(len(site), dtype=np.int64))
 
 
 def filtered(basis: Basis, filters: Filters | None) -> Analysis:
@@ -274,161 +424,401 @@ def filtered(basis: Basis, filters: Filters | None) -> Analysis:
     """
     if filters is None or not filters.active:
         return basis.analysis
+    keep = _Kept.of(*kept_rows(basis, filters))
+    require_rows(len(keep.conc_pos), len(keep.site_pos))
+    if keep.all_conc and keep.all_sites:
+        return basis.analysis
     whole = basis.analysis.overlaps
-    conc_keep, site_keep = kept_rows(basis, filters)
-    require_rows(int(conc_keep.sum()), int(site_keep.sum()))
-    conc_new = np.cumsum(conc_keep) - 1
-    site_new = np.cumsum(site_keep) - 1
-    conc_pos = np.flatnonzero(conc_keep)
-    parts = basis.parts
-
-    site, conc = basis.contact_site, basis.contact_conc
-    kept = conc_keep[conc] & site_keep[site]
-    contacts = pd.DataFrame({"site": site_new[site[kept]], "conc": conc_new[conc[kept]],
-                             "interior": basis.contact_interior[kept],
-                             "boundary": basis.contact_boundary[kept]})
-    inside = _choose_inside(contacts, parts.conc_rank[conc_pos], parts.conc_ids[conc_pos])
-    near = _ring_pairs_kept(basis, inside, conc_keep, site_keep, conc_new, site_new)
-    pairs = pd.concat([inside, near], ignore_index=True)[list(PAIR_COLUMNS)]
-
-    site_table = whole.sites[site_keep].reset_index(drop=True)
-    if not conc_keep.all():
-        nearest = _nearest_kept(basis, inside, near, conc_keep, site_keep, conc_new)
-        relations = _relations(len(site_table), inside, parts.conc_rank[conc_pos],
-                               parts.conc_ids[conc_pos], nearest)
-        for column in relations.columns:
-            site_table[column] = relations[column]
-
-    zones, zone_areas = _zones_kept(basis, conc_keep, site_keep)
+    # The titles and areas in a second thread while the relations (tables) are taken.
+    (concessions, zones, zone_conc, union_areas), (inside, near, sites) = side_by_side(
+        lambda: _areas_kept(basis, keep), lambda: _relations_kept(basis, keep))
     overlaps = Overlaps(
-        concessions=whole.concessions[conc_keep],
-        sites=site_table,
+        concessions=concessions,
+        sites=sites,
         zones=zones,
-        pairs=pairs,
-        footprints=gpd.GeoSeries(whole.footprints.values[site_keep], crs=whole.footprints.crs),
+        pairs=_pairs_frame(inside, near),
+        footprints=whole.footprints if keep.all_sites else gpd.GeoSeries(
+            whole.footprints.values[keep.site], crs=whole.footprints.crs),
         rings_km=whole.rings_km,
         radius_m=whole.radius_m,
     )
+    table = _concession_table(basis, keep, inside, near, zone_conc, zones)
+    return Analysis(overlaps, table, _totals(basis, keep, overlaps.sites, union_areas))
+
+
+def _relations_kept(basis: Basis, keep: _Kept) -> tuple[_Pairs, _Pairs, pd.DataFrame]:
+    """Inside pairs, ring pairs and site table of the kept rows."""
+    inside, chosen = _inside_kept(basis, keep)
+    near = _ring_pairs_kept(basis, keep, chosen)
+    return inside, near, _site_table(basis, keep, inside, near)
+
+
+def _areas_kept(basis: Basis, keep: _Kept) -> tuple[
+        gpd.GeoDataFrame, gpd.GeoDataFrame, np.ndarray, dict[str, float]]:
+    """The kept concessions, the overlap zones of the kept rows, each zone's title (new
+    position) and the union areas of the totals (ha)."""
+    whole = basis.analysis.overlaps.concessions
+    concessions = whole if keep.all_conc else whole[keep.conc]
+    zones, zone_conc, overlap_ha = _zones_kept(basis, keep)
     union_areas = {
-        "concession_ha": basis.concession_unions.union_ha(conc_keep),
-        "overlap_ha": zone_areas,
-        "site_ha": basis.site_unions.union_ha(site_keep),
+        "concession_ha": (_whole_ha(basis, "concession_ha") if keep.all_conc
+                          else basis.concession_unions.union_ha(keep.conc)),
+        "overlap_ha": overlap_ha,
+        "site_ha": (_whole_ha(basis, "site_ha") if keep.all_sites
+                    else basis.site_unions.union_ha(keep.site)),
     }
-    return Analysis(overlaps, concession_stats(overlaps),
-                    totals(overlaps, union_areas=union_areas))
+    return concessions, zones, zone_conc, union_areas
 
 
-def kept_rows(basis: Basis, filters: Filters) -> tuple[np.ndarray, np.ndarray]:
-    """Masks of the concessions and of the sites of ``basis`` that ``filters`` keep (in the
-    whole analysis's order, which a filtered analysis keeps)."""
-    whole = basis.analysis.overlaps
-    conc_keep = _kept(filter_concessions(whole.concessions.reset_index(drop=True), filters),
-                      len(whole.concessions))
-    return conc_keep, _kept(filter_sites(whole.sites, filters), len(whole.sites))
+def _whole_ha(basis: Basis, name: str) -> float:
+    """A union area (ha) of the whole analysis's totals."""
+    return float(cast(float, basis.analysis.totals[name]))
 
 
-def _kept(rows: pd.DataFrame, n: int) -> np.ndarray:
-    """Mask of the positions (index of a frame with a fresh index) that ``rows`` kept."""
-    keep = np.zeros(n, dtype=bool)
-    keep[rows.index.to_numpy(dtype=int)] = True
-    return keep
+def _inside_kept(basis: Basis, keep: _Kept) -> tuple[_Pairs, _Pairs]:
+    """The inside pairs between kept rows, and of them those chosen again: points on a
+    boundary whose title is gone count for the next title they touch."""
+    rel = basis.relations
+    kept = _both_kept(keep, rel.inside_site, rel.inside_conc)
+    site, conc = rel.inside_site[kept], rel.inside_conc[kept]
+    chosen = _Pairs.inside(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    if not keep.all_conc:
+        chosen = _chosen_again(basis, keep, site)
+    return _Pairs.inside(np.concatenate([keep.site_new[site], chosen.site]),
+                         np.concatenate([keep.conc_new[conc], chosen.conc])), chosen
 
 
-def _ring_pairs_kept(
-    basis: Basis,
-    inside: pd.DataFrame,
-    conc_keep: np.ndarray,
-    site_keep: np.ndarray,
-    conc_new: np.ndarray,
-    site_new: np.ndarray,
-) -> pd.DataFrame:
+def _chosen_again(basis: Basis, keep: _Kept, still_inside: np.ndarray) -> _Pairs:
+    """Inside pairs of the kept points on a kept boundary that are inside no kept title
+    any more (numbered as the filtered analysis)."""
+    rel = basis.relations
+    inside = np.zeros(len(keep.site), dtype=bool)
+    inside[still_inside] = True
+    again = (rel.contact_boundary & keep.conc[rel.contact_conc] & keep.site[rel.contact_site]
+             & ~inside[rel.contact_site])
+    if not again.any():
+        return _Pairs.inside(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    contacts = pd.DataFrame({"site": keep.site_new[rel.contact_site[again]],
+                             "conc": keep.conc_new[rel.contact_conc[again]],
+                             "interior": False, "boundary": True})
+    parts = basis.parts
+    picked = _choose_inside(contacts, parts.conc_rank[keep.conc_pos],
+                            parts.conc_ids[keep.conc_pos])
+    return _Pairs.inside(picked["site"].to_numpy(dtype=np.int64),
+                         picked["conc"].to_numpy(dtype=np.int64))
+
+
+def _ring_pairs_kept(basis: Basis, keep: _Kept, chosen: _Pairs) -> _Pairs:
     """The whole analysis's ring pairs between kept rows, renumbered, less the pairs that
-    are inside pairs of the subset (points on a boundary whose title changed)."""
-    site, conc = basis.ring_site, basis.ring_conc
-    keep = site_keep[site] & conc_keep[conc]
-    site, conc = site_new[site[keep]], conc_new[conc[keep]]
-    width = np.int64(max(int(conc_keep.sum()), 1))
-    became_inside = np.isin(
-        site * width + conc,
-        inside["site"].to_numpy(dtype=np.int64) * width + inside["conc"].to_numpy(dtype=np.int64),
-    )
-    stays = ~became_inside
-    return pd.DataFrame({
-        "site": site[stays], "conc": conc[stays], "inside": False,
-        "dist_km": basis.ring_dist[keep][stays], "ring": basis.ring_ring[keep][stays],
-    })
+    became inside pairs (points on a boundary whose title changed)."""
+    rel = basis.relations
+    kept = _both_kept(keep, rel.ring_site, rel.ring_conc)
+    if len(chosen.site):
+        width = np.int64(max(len(keep.conc_pos), 1))
+        touch = np.flatnonzero(kept & rel.ring_touch)
+        keys = (keep.site_new[rel.ring_site[touch]] * width
+                + keep.conc_new[rel.ring_conc[touch]])
+        kept[touch[np.isin(keys, chosen.site * width + chosen.conc)]] = False
+    site = rel.ring_site[kept]
+    conc = rel.ring_conc[kept]
+    return _Pairs(site if keep.all_sites else keep.site_new[site],
+                  conc if keep.all_conc else keep.conc_new[conc],
+                  rel.ring_dist[kept], rel.ring_ring[kept])
 
 
-def _nearest_kept(
-    basis: Basis,
-    inside: pd.DataFrame,
-    near: pd.DataFrame,
-    conc_keep: np.ndarray,
-    site_keep: np.ndarray,
-    conc_new: np.ndarray,
-) -> pd.DataFrame:
-    """Per kept site, the nearest kept concession (position among those kept) and its
-    distance (km, unrounded; 0 inside), as :func:`geo.overlap._ring_pairs` finds it."""
-    whole = basis.parts.nearest.iloc[np.flatnonzero(site_keep)].reset_index(drop=True)
-    conc = whole["conc"].to_numpy(dtype=int)
-    dist = whole["dist_km"].to_numpy(dtype=float).copy()
-    found = (conc >= 0) & conc_keep[np.maximum(conc, 0)]
-    new_conc = np.where(found, conc_new[np.maximum(conc, 0)], -1)
-    # Inside: the first inside pair, at distance 0 (as the engine sets them).
-    first = inside.drop_duplicates("site")
-    is_inside = np.zeros(len(whole), dtype=bool)
-    is_inside[first["site"].to_numpy(dtype=int)] = True
-    new_conc[first["site"].to_numpy(dtype=int)] = first["conc"].to_numpy(dtype=int)
-    dist[is_inside] = 0.0
-    # Outside, nearest title dropped: the nearest kept one within the rings, if any.
-    lost = np.flatnonzero(~is_inside & ~found)
-    candidates = near[near["site"].isin(lost)]
-    # As the engine: the nearest, and of equidistant ones the first in the layer.
-    closest = candidates.sort_values(["dist_km", "conc"]).drop_duplicates("site")
-    rows = closest["site"].to_numpy(dtype=int)
-    new_conc[rows] = closest["conc"].to_numpy(dtype=int)
-    dist[rows] = closest["dist_km"].to_numpy(dtype=float)
-    # None within the rings: search the kept titles again, as the engine does.
-    far = np.setdiff1d(lost, rows)
+def _both_kept(keep: _Kept, site: np.ndarray, conc: np.ndarray) -> np.ndarray:
+    """Mask of the pairs whose site and title are kept."""
+    if keep.all_sites:
+        return keep.conc[conc]
+    if keep.all_conc:
+        return keep.site[site]
+    return keep.site[site] & keep.conc[conc]
+
+
+def _pairs_frame(inside: _Pairs, near: _Pairs) -> pd.DataFrame:
+    """The pairs as :attr:`geo.overlap.Overlaps.pairs`: inside pairs, then ring pairs."""
+    columns = {
+        "site": np.concatenate([inside.site, near.site]).astype(np.int64, copy=False),
+        "conc": np.concatenate([inside.conc, near.conc]).astype(np.int64, copy=False),
+        "inside": np.repeat([True, False], [len(inside.site), len(near.site)]),
+        "dist_km": np.concatenate([inside.dist, near.dist]).astype(float, copy=False),
+        "ring": np.concatenate([inside.ring, near.ring]).astype(np.int64, copy=False),
+    }
+    return pd.DataFrame({name: columns[name] for name in PAIR_COLUMNS}, copy=False)
+
+
+# --- per site ----------------------------------------------------------------------------------
+
+
+def _site_table(basis: Basis, keep: _Kept, inside: _Pairs, near: _Pairs) -> pd.DataFrame:
+    """The whole site table's kept rows; with concession filters, the columns that depend
+    on the titles taken again for the sites whose titles changed."""
+    whole = basis.analysis.overlaps.sites
+    table = (whole.copy(deep=False) if keep.all_sites
+             else whole.take(keep.site_pos).reset_index(drop=True))
+    if keep.all_conc:
+        return table
+    changed = _changed_sites(basis, keep)
+    if not len(changed):
+        return table
+    conc, km = _nearest_of(basis, keep, inside, near, changed)
+    columns = _relations_of(basis, keep, inside, changed, conc, km)
+    for name in ("tenure", "dist_km", "n_conc"):
+        table[name] = _scattered(table[name], changed, columns[name])
+    for name in ("conc_id", "near_id"):
+        table[name] = _id_column(basis, keep, table[name], changed, columns[name])
+    return table
+
+
+def _changed_sites(basis: Basis, keep: _Kept) -> np.ndarray:
+    """Kept sites (new positions) that touch a title filtered out, or whose nearest title
+    is filtered out."""
+    rel = basis.relations
+    changed = np.zeros(len(keep.site), dtype=bool)
+    changed[rel.contact_site[~keep.conc[rel.contact_conc]]] = True
+    nearest = rel.nearest_conc
+    changed[(nearest >= 0) & ~keep.conc[np.maximum(nearest, 0)]] = True
+    return keep.site_new[np.flatnonzero(changed & keep.site)]
+
+
+def _nearest_of(basis: Basis, keep: _Kept, inside: _Pairs, near: _Pairs,
+                changed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per site of ``changed`` (new positions), the nearest kept title (new position) and
+    its distance (km, unrounded; 0 inside), as :func:`geo.overlap._ring_pairs` finds it."""
+    rel = basis.relations
+    whole_site = keep.site_pos[changed]
+    conc = rel.nearest_conc[whole_site]
+    km = rel.nearest_km[whole_site].copy()
+    found = (conc >= 0) & keep.conc[np.maximum(conc, 0)]
+    conc = np.where(found, keep.conc_new[np.maximum(conc, 0)], -1)
+    # Inside: an inside pair, at distance 0 (the engine's deciding title is kept apart).
+    local = np.full(len(keep.site_pos), -1, dtype=np.int64)
+    local[changed] = np.arange(len(changed))
+    owner = local[inside.site]
+    mine = owner >= 0
+    conc[owner[mine]] = inside.conc[mine]
+    km[owner[mine]] = 0.0
+    lost = np.ones(len(changed), dtype=bool)
+    lost[owner[mine]] = False
+    lost &= ~found
+    # Outside, nearest title filtered out: the nearest kept one within the rings, if any
+    # (the ring pairs come by site, distance and title: the first of each site).
+    owner = local[near.site]
+    mine = np.flatnonzero((owner >= 0) & lost[np.maximum(owner, 0)])
+    first = mine[np.r_[True, owner[mine][1:] != owner[mine][:-1]]] if len(mine) else mine
+    conc[owner[first]], km[owner[first]] = near.conc[first], near.dist[first]
+    lost[owner[first]] = False
+    far = np.flatnonzero(lost)
     if len(far):
-        conc_geoms = np.asarray(basis.analysis.overlaps.concessions.geometry.values,
-                                dtype=object)[conc_keep]
-        site_geoms = basis.parts.site_geoms[np.flatnonzero(site_keep)[far]]
+        conc[far], km[far] = _far_nearest(basis, keep, keep.site_pos[changed[far]])
+    return conc, km
+
+
+def _far_nearest(basis: Basis, keep: _Kept,
+                 sites: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest kept title (new position) and km of sites (whole positions) with no kept
+    title within the outer ring: from the neighbour lists, else searched again."""
+    conc = np.full(len(sites), -1, dtype=np.int64)
+    km = np.full(len(sites), np.nan)
+    todo = np.arange(len(sites))
+    index = basis.concessions.index
+    rings = basis.analysis.overlaps.rings_km
+    if basis.neighbours is not None:
+        found = nearest_kept(basis.neighbours, index, sites, keep.conc, rings)
+        ok = found.resolved
+        conc[ok], km[ok] = keep.conc_new[found.conc[ok]], found.dist_km[ok]
+        todo = np.flatnonzero(~ok)
+    if len(todo):
+        conc_geoms = index.geoms[keep.conc]
         nobody = pd.DataFrame({column: pd.Series(dtype=int) for column in ("site", "conc")})
-        _near, searched = _ring_pairs(conc_geoms, site_geoms, nobody,
-                                      basis.analysis.overlaps.rings_km,
-                                      basis.concessions.index.part(conc_keep))
-        new_conc[far] = searched["conc"].to_numpy(dtype=int)
-        dist[far] = searched["dist_km"].to_numpy(dtype=float)
-    return pd.DataFrame({"conc": new_conc, "dist_km": dist})
+        _near, searched = _ring_pairs(conc_geoms, basis.parts.site_geoms[sites[todo]], nobody,
+                                      rings, index.part(keep.conc))
+        conc[todo] = searched["conc"].to_numpy(dtype=np.int64)
+        km[todo] = searched["dist_km"].to_numpy(dtype=float)
+    return conc, km
 
 
-def _zones_kept(
-    basis: Basis, conc_keep: np.ndarray, site_keep: np.ndarray
-) -> tuple[gpd.GeoDataFrame, float]:
-    """The overlap zones of the kept rows and the area (ha) of their union."""
+def _relations_of(basis: Basis, keep: _Kept, inside: _Pairs, changed: np.ndarray,
+                  conc: np.ndarray, km: np.ndarray) -> dict[str, np.ndarray]:
+    """The columns of :func:`geo.overlap._relations` for the sites ``changed``: tenure
+    codes, deciding title and nearest title (new positions, -1 for none), distance and
+    titles inside."""
+    local = np.full(len(keep.site_pos), -1, dtype=np.int64)
+    local[changed] = np.arange(len(changed))
+    owner = local[inside.site]
+    mine = owner >= 0
+    owner, title = owner[mine], inside.conc[mine]
+    rank = basis.parts.conc_rank[keep.conc_pos][title]
+    order = np.lexsort((basis.relations.id_order[keep.conc_pos][title], rank, owner))
+    best = order[np.r_[True, owner[order][1:] != owner[order][:-1]]] if len(order) else order
+    tenure = np.full(len(changed), TENURE_CLASSES.index("unlicensed"), dtype=np.int64)
+    tenure[owner[best]] = _TENURE_CODE[rank[best]]
+    deciding = np.full(len(changed), -1, dtype=np.int64)
+    deciding[owner[best]] = title[best]
+    return {
+        "tenure": tenure,
+        "conc_id": deciding,
+        "dist_km": np.round(km, 4),
+        "n_conc": np.bincount(owner, minlength=len(changed)).astype(np.int64),
+        "near_id": np.where(deciding >= 0, deciding, conc),
+    }
+
+
+#: Code in :data:`geo.schema.TENURE_CLASSES` of the tenure of each licence type rank.
+_TENURE_CODE = np.array([TENURE_CLASSES.index(_TENURE_OF_LIC[lic]) for lic in LIC_TYPES])
+
+
+def _scattered(column: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Series:
+    """``column`` with ``values`` at the positions ``rows`` (tenure as category codes)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy().copy()
+        codes[rows] = values
+        return pd.Series(pd.Categorical.from_codes(codes, dtype=column.dtype),
+                         index=column.index, name=column.name)
+    out = column.to_numpy().copy()
+    out[rows] = values
+    return pd.Series(out, index=column.index, name=column.name)
+
+
+def _id_column(basis: Basis, keep: _Kept, column: pd.Series, rows: np.ndarray,
+               titles: np.ndarray) -> pd.Series:
+    """A title column (``conc_id``, ``near_id``) of the kept sites with the titles
+    ``titles`` (new positions, -1 for none) at the positions ``rows``."""
+    everything = basis.relations.id_columns.get(str(column.name))
+    if everything is None:  # no title at all in the whole analysis's column
+        ids = np.asarray(basis.parts.conc_ids, dtype=object)[keep.conc_pos]
+        values = np.where(titles >= 0, ids[np.maximum(titles, 0)], None)
+        out = column.to_numpy(dtype=object).copy()
+        out[rows] = values
+        result = pd.Series(out, index=column.index, name=column.name)
+    else:
+        n = len(basis.analysis.overlaps.sites)
+        index = keep.site_pos.copy()
+        index[rows] = np.where(titles >= 0, n + keep.conc_pos[np.maximum(titles, 0)], -1)
+        result = pd.Series(everything.take(index, allow_fill=True), index=column.index,
+                           name=column.name)
+    if result.notna().any():
+        return result
+    # All missing: the engine's column of None infers no string type.
+    return pd.Series(np.full(len(result), None, dtype=object), index=column.index,
+                     name=column.name)
+
+
+# --- zones, per concession, totals -------------------------------------------------------------
+
+
+def _zones_kept(basis: Basis,
+                keep: _Kept) -> tuple[gpd.GeoDataFrame, np.ndarray, float]:
+    """The overlap zones of the kept rows, each zone's title (new position) and the area
+    (ha) of their union."""
     whole = basis.analysis.overlaps
+    zone_conc = basis.zone_conc
+    if keep.all_sites:  # every piece of a kept title is kept
+        same = keep.conc[zone_conc]
+        zones = whole.zones if same.all() else whole.zones[same].reset_index(drop=True)
+        area = (_whole_ha(basis, "overlap_ha") if same.all()
+                else basis.zone_unions.union_ha(same))
+        return zones, keep.conc_new[zone_conc[same]], area
     parts = basis.parts
     piece_conc, piece_site = parts.piece_conc, parts.piece_site
-    kept = conc_keep[piece_conc] & site_keep[piece_site]
-    n = len(whole.concessions)
+    kept = keep.conc[piece_conc] & keep.site[piece_site]
+    n = len(keep.conc)
     all_pieces = np.bincount(piece_conc, minlength=n)
     kept_pieces = np.bincount(piece_conc[kept], minlength=n)
-    zone_conc = basis.zone_conc
-    same = conc_keep[zone_conc] & (kept_pieces[zone_conc] == all_pieces[zone_conc])
+    same = keep.conc[zone_conc] & (kept_pieces[zone_conc] == all_pieces[zone_conc])
     redo = kept & (kept_pieces[piece_conc] < all_pieces[piece_conc])
-    rebuilt = _zones_of(whole.concessions, piece_conc[redo], parts.pieces[redo])
-    rebuilt_conc = np.unique(piece_conc[redo])
+    rebuilt, rebuilt_conc = _zones_rebuilt(whole.concessions, piece_conc[redo],
+                                           parts.pieces[redo])
     zone_row = np.full(n, -1, dtype=int)
     zone_row[zone_conc] = np.arange(len(zone_conc))
     area = basis.zone_unions.union_ha(
-        same, np.asarray(rebuilt.geometry.values, dtype=object), zone_row[rebuilt_conc])
+        same, np.asarray(rebuilt.geometry.values, dtype=object), zone_row[rebuilt_conc],
+        rebuilt["area_ha"].to_numpy(dtype=float))
     frames = [(whole.zones[same], zone_conc[same]), (rebuilt, rebuilt_conc)]
     frames = [(frame, order) for frame, order in frames if len(frame)]
     if not frames:
-        return whole.zones.iloc[:0].reset_index(drop=True), area
-    if len(frames) == 1:
-        return frames[0][0].reset_index(drop=True), area
+        return whole.zones.iloc[:0].reset_index(drop=True), np.zeros(0, dtype=int), area
     zones = pd.concat([frame for frame, _order in frames], ignore_index=True)
-    order = np.argsort(np.concatenate([order for _frame, order in frames]), kind="stable")
-    return zones.iloc[order].reset_index(drop=True), area
+    conc = np.concatenate([order for _frame, order in frames])
+    order = np.argsort(conc, kind="stable")
+    return zones.iloc[order].reset_index(drop=True), keep.conc_new[conc[order]], area
+
+
+def _zones_rebuilt(concessions: gpd.GeoDataFrame, piece_conc: np.ndarray,
+                   pieces: np.ndarray) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """:func:`geo.overlap._zones_of` the pieces, and each zone's title: the titles split
+    between threads when there are many pieces (each zone depends on its own alone)."""
+    titles = np.unique(piece_conc)
+    chunks = [titles] if len(pieces) < _THREADED_PIECES else np.array_split(titles, 2)
+    parts = map_in_threads(
+        lambda chunk: _zones_of(concessions, piece_conc[np.isin(piece_conc, chunk)],
+                                pieces[np.isin(piece_conc, chunk)]), chunks)
+    parts = [part for part in parts if len(part)]
+    if len(parts) <= 1:
+        return (parts[0] if parts else _zones_of(concessions, piece_conc, pieces)), titles
+    return pd.concat(parts, ignore_index=True), titles
+
+
+def _concession_table(basis: Basis, keep: _Kept, inside: _Pairs, near: _Pairs,
+                      zone_conc: np.ndarray, zones: gpd.GeoDataFrame) -> pd.DataFrame:
+    """:func:`geo.stats.concession_stats` of the filtered analysis: the whole table's rows
+    of the kept titles, with overlaps, counts and sums taken again."""
+    whole = basis.analysis.concession_table
+    n = len(keep.conc_pos)
+    area = whole["area_ha"].to_numpy(dtype=float)
+    overlap = np.zeros(n)
+    np.add.at(overlap, zone_conc, zones["area_ha"].to_numpy(dtype=float))
+    names = ring_columns(len(basis.analysis.overlaps.rings_km))
+    width = len(names) + 1
+    cells = np.concatenate([inside.conc * width + inside.ring, near.conc * width + near.ring])
+    counts = np.bincount(cells, minlength=n * width).reshape(n, width)
+    taken = {
+        "overlap_ha": overlap,
+        "overlap_pct": _percent(overlap, area if keep.all_conc else area[keep.conc_pos]),
+        "sites_in": counts[:, 0],
+        **{name: counts[:, k] for k, name in enumerate(names, start=1)},
+    }
+    measures = basis.relations.measures
+    for measure, column in _SUMS.items():
+        values = measures[measure][keep.site_pos[inside.site]]
+        taken[column] = np.bincount(inside.conc, weights=values, minlength=n).astype(int)
+    same = whole[[column for column in whole.columns if column not in taken]]
+    if not keep.all_conc:
+        same = same.take(keep.conc_pos).reset_index(drop=True)
+    table = pd.concat([same, pd.DataFrame(taken, index=same.index)], axis=1)
+    return table[list(whole.columns)]
+
+
+def _percent(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """As :func:`geo.stats._percent`: the share (%) rounded to 4 decimals, 0 of nothing."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = 100.0 * part / np.where(whole > 0, whole, np.nan)
+    return np.round(np.where(np.isnan(share), 0.0, share), 4)
+
+
+def _totals(basis: Basis, keep: _Kept, sites: pd.DataFrame,
+            union_areas: dict[str, float]) -> dict[str, object]:
+    """:func:`geo.stats.totals` of the filtered analysis, with the union areas derived."""
+    measures = {name: values[keep.site_pos]
+                for name, values in basis.relations.measures.items()}
+    inside = sites["n_conc"].to_numpy() > 0
+    codes = sites["tenure"].cat.codes.to_numpy()
+    tenure = np.bincount(codes[codes >= 0], minlength=len(TENURE_CLASSES))
+    exploitation = codes == TENURE_CLASSES.index("exploitation")
+    result: dict[str, object] = {
+        "concessions": len(keep.conc_pos),
+        "sites": len(sites),
+        "sites_in": int(inside.sum()),
+        "sites_in_pct": (round(100.0 * float(inside.sum()) / len(sites), 2) if len(sites)
+                         else 0.0),
+        "concession_ha": float(union_areas["concession_ha"]),
+        "overlap_ha": float(union_areas["overlap_ha"]),
+        "site_ha": float(union_areas["site_ha"]),
+        "tenure": {str(name): int(count) for name, count in zip(TENURE_CLASSES, tenure,
+                                                                 strict=True)},
+        "workers_in": int(measures["workers"][inside].sum()),
+        "workers_in_exploitation": int(measures["workers"][exploitation].sum()),
+    }
+    for flag in RED_FLAGS:
+        result[_SUMS[flag]] = int(measures[flag][inside].sum())
+    return result

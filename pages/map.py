@@ -86,10 +86,12 @@ plan = layers.plan
 
 left, right = st.columns([3, 2])
 with left:
+    # render=False: st_folium renders the map itself as well; once is enough.
     returned = st_folium(
         layers.map, key=state.MAP_WIDGET, height=MAP_HEIGHT, use_container_width=True,
         returned_objects=["last_active_drawing", "last_clicked", "bounds", "zoom"],
         feature_group_to_add=layers.groups, layer_control=layers.layer_control(),
+        render=False,
     )
     notes = []
     if plan.polygons == "image":

@@ -317,3 +317,52 @@ def test_the_index_of_a_filtered_analysis_is_derived_exactly() -> None:
         np.testing.assert_array_equal(getattr(derived, name), getattr(fresh, name))
     assert derived.extent == fresh.extent
     assert derived.fit == fresh.fit
+
+
+def test_images_are_lossless_pngs() -> None:
+    rng = np.random.default_rng(6)
+    rgba = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    png = lod.png_bytes(rgba)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")),
+                                  rgba)
+
+
+def test_site_grid_cells_counted_as_numpy_would() -> None:
+    rng = np.random.default_rng(6)
+    for key in (rng.integers(0, 300, 5000), rng.integers(0, 10**9, 50), np.zeros(0, int)):
+        cells, which = lod._cells_of(key)
+        expected_cells, expected_which = np.unique(key, return_inverse=True)
+        np.testing.assert_array_equal(cells, expected_cells)
+        np.testing.assert_array_equal(which, expected_which)
+
+
+def test_a_derived_index_draws_the_images_a_fresh_one_draws() -> None:
+    basis = prepare(load_bundled("concessions"), load_bundled("sites"), radius_m=500.0)
+    whole = basis.analysis.overlaps
+    whole_index = maps.map_index(concessions_with_stats(basis.analysis), whole.sites,
+                                 whole.zones, whole.footprints)
+    styles = {code: lod.Style(colour, 0.35, colour, 0.9, 0.6)
+              for code, colour in maps.LIC_COLOURS.items()}
+    styles["0"] = lod.Style("#ff0000", 0.7, "#ff0000", 1.0, 0.6)
+    window, zoom = whole_index.extent, 7
+    for layer in ("concessions", "zones"):  # their rings, lent to the derived index
+        whole_index.image(layer, window, zoom, styles)
+    for filters, lent in ((Filters(lic_types=("exploitation", "asm_zone")), True),
+                          (Filters(lic_types=("exploitation",), years=(2010, 2016)), False)):
+        analysis = filtered(basis, filters)
+        overlaps = analysis.overlaps
+        fresh = maps.map_index(concessions_with_stats(analysis), overlaps.sites,
+                               overlaps.zones, overlaps.footprints)
+        derived = maps.derived_index(whole_index, *kept_rows(basis, filters),
+                                     overlaps.concessions, overlaps.sites, overlaps.zones)
+        assert "concessions" in derived._rings  # lent, not measured again
+        assert ("zones" in derived._rings) is lent  # only when no site is filtered out
+        np.testing.assert_array_equal(derived.zone_title, fresh.zone_title)
+        for layer in ("concessions", "zones"):
+            lod._IMAGES.clear()
+            ours = derived.image(layer, window, zoom, styles)
+            lod._IMAGES.clear()
+            theirs = fresh.image(layer, window, zoom, styles)
+            assert ours is not None
+            assert ours == theirs, layer
+        assert derived.fingerprint("concessions") != whole_index.fingerprint("concessions")

@@ -9,6 +9,7 @@ popups and tooltips, escaped attribute values, no script or stylesheet from a CD
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterator
 
@@ -21,10 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from shapely import box, points
+from streamlit_folium import _get_map_string
 
 from geo.pipeline import analyse, load_bundled
 from geo.schema import LIC_TYPE_LABELS, SITE_RESULT_COLUMNS, TENURE_LABELS
-from ui import maps
+from ui import maps, offline
 from ui.offline import OfflineAssetError, OfflineMap, offline_map
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -472,3 +474,34 @@ def test_bundled_drc_map_is_offline_and_small(drc_page: str) -> None:
     assert not CDN_ASSET.search(drc_page)
     for name in ("Countries", "Concessions", "Overlap zones", "Artisanal sites"):
         assert f'"{name}" :' in drc_page
+
+
+
+def test_the_countries_layer_renders_as_folium_geojson(monkeypatch) -> None:
+    """The outlines rendered once per process give the page, the script streamlit-folium
+    sends and the bounds that folium's own GeoJson layer gives."""
+    def names_removed(text: str) -> str:
+        return re.sub(r"_[0-9a-f]{32}", "_X", text)
+
+    def plain_geojson(*, filled: bool = True) -> folium.GeoJson:
+        style = {"color": offline.BORDER_COLOUR, "weight": 0.8, "opacity": 1.0,
+                 "fillColor": offline.LAND_COLOUR, "fillOpacity": 1.0 if filled else 0.0,
+                 "fill": filled}
+        return folium.GeoJson(json.loads(offline._countries_json()), name="Countries",
+                              overlay=True, control=True, style_function=lambda _f: style,
+                              interactive=False, pane=offline.COUNTRIES_PANE,
+                              smooth_factor=1.0)
+
+    for tiles in (None, "OpenStreetMap"):
+        ours = [offline_map(location=(-3.0, 28.0), zoom_start=6, tiles=tiles) for _ in "ab"]
+        with monkeypatch.context() as patched:
+            patched.setattr(offline, "countries_layer", plain_geojson)
+            theirs = [offline_map(location=(-3.0, 28.0), zoom_start=6, tiles=tiles)
+                      for _ in "ab"]
+        assert any(isinstance(e, offline.CountriesLayer) for e in walk(ours[0]))
+        assert names_removed(render(ours[0])) == names_removed(render(theirs[0]))
+        for m in (ours[1], theirs[1]):
+            render(m)  # as st_folium does first
+        assert names_removed(_get_map_string(ours[1])) == names_removed(
+            _get_map_string(theirs[1]))
+        assert ours[0].get_bounds() == theirs[0].get_bounds()

@@ -23,7 +23,7 @@ import streamlit as st
 
 from geo.errors import GeoError, SchemaError
 from geo.export import summary
-from geo.filters import Filters
+from geo.filters import Filters, choices
 from geo.i18n import _, get_language
 from geo.overlap import ring_bands
 from geo.pipeline import (
@@ -61,13 +61,26 @@ def _open_store(location: str) -> Workspace:
         return open_seeded_workspace(None if location.startswith("postgres") else location or None)
 
 
+def begin_run() -> None:
+    """Start a script run: the layers' current versions are read again (once)."""
+    st.session_state.pop(state.RUN_VERSIONS, None)
+
+
 def workspace() -> dict[LayerKind, Layer]:
-    """The workspace's current layers, read once per stored version."""
+    """The workspace's current layers, read once per stored version; their versions are
+    asked of the store once per script run (:func:`begin_run`)."""
     store = workspace_store()
-    return {
-        kind: _stored(store.identity, kind, store.current_version(kind), store)
-        for kind in LAYER_KINDS
-    }
+    versions = _current_versions(store)
+    return {kind: _stored(store.identity, kind, versions[kind], store) for kind in LAYER_KINDS}
+
+
+def _current_versions(store: Workspace) -> dict[LayerKind, int | None]:
+    """The layers' current versions, asked of ``store`` once per run."""
+    known = st.session_state.get(state.RUN_VERSIONS)
+    if known is None or known[0] != store.identity:
+        known = (store.identity, {kind: store.current_version(kind) for kind in LAYER_KINDS})
+        st.session_state[state.RUN_VERSIONS] = known
+    return known[1]
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -86,10 +99,12 @@ def source_label(layer: Layer) -> str:
 
 def commit_upload(layer: Layer, mode: UploadMode) -> AddResult:
     """Store a confirmed upload as a new version of its layer (every session sees it)."""
-    return workspace_store().add(
+    result = workspace_store().add(
         layer.kind, layer.data, file=layer.source, sha256=layer.sha256, mode=mode,
         repaired=layer.report.n_repaired, left_out=layer.report.n_dropped,
     )
+    begin_run()  # this run shows the new version
+    return result
 
 
 def current_filters() -> Filters:
@@ -222,6 +237,22 @@ def _year_bounds(fingerprint: str, _sites: Layer) -> tuple[int, int] | None:
     return int(years.min()), int(years.max())
 
 
+def filter_choices() -> dict[str, list[str]]:
+    """The sidebar's options: the holders and statuses of the concessions, the provinces of
+    the sites (read once per stored version)."""
+    layers = workspace()
+    return _filter_choices(layers["concessions"].fingerprint, layers["sites"].fingerprint,
+                           layers["concessions"], layers["sites"])
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _filter_choices(concessions_key: str, sites_key: str, _concessions: Layer,
+                    _sites: Layer) -> dict[str, list[str]]:
+    conc, sites = _concessions.data, _sites.data
+    return {"holder": choices(conc["holder"]), "status": choices(conc["status"]),
+            "province": choices(sites["province"])}
+
+
 def year_bounds() -> tuple[int, int] | None:
     """First and last year of ``seen`` among the current sites, if any."""
     sites = workspace()["sites"]
@@ -260,7 +291,7 @@ def _small_map_html(key: str, language: str, _analysis: Analysis) -> str:
     return small.get_root().render()
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)  # as many as filtered analyses
 def map_concessions(key: str, _analysis: Analysis) -> gpd.GeoDataFrame:
     """:func:`concessions_with_stats` of the analysis ``key`` (cached)."""
     return concessions_with_stats(_analysis)
@@ -290,7 +321,7 @@ def _map_index(key: str, _analysis: Analysis) -> lod.MapIndex:
                           overlaps.footprints)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)  # as many as filtered analyses
 def _filtered_map_index(key: str, _analysis: Analysis, _whole: lod.MapIndex, _basis: Basis,
                         _filters: Filters) -> lod.MapIndex:
     conc_keep, site_keep = kept_rows(_basis, _filters)
@@ -304,8 +335,12 @@ def concessions_with_stats(analysis: Analysis) -> gpd.GeoDataFrame:
     concessions = analysis.overlaps.concessions
     table = analysis.concession_table
     extra = [c for c in table.columns if c not in concessions]
-    same_rows = len(table) == len(concessions) and np.array_equal(
-        table["conc_id"].to_numpy(dtype=object), concessions["conc_id"].to_numpy(dtype=object))
+    left = table["conc_id"].reset_index(drop=True)
+    right = concessions["conc_id"].reset_index(drop=True)
+    same_rows = len(left) == len(right) and (left.equals(right) or np.array_equal(
+        left.to_numpy(dtype=object), right.to_numpy(dtype=object)))
     if same_rows:  # the table is in the concessions' order (geo.stats.concession_stats)
-        return concessions.assign(**{column: table[column].to_numpy() for column in extra})
+        extras = pd.DataFrame({column: table[column].array for column in extra},
+                              index=concessions.index)
+        return pd.concat([concessions, extras], axis=1)
     return concessions.join(table.set_index("conc_id")[extra], on="conc_id")

@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import math
+import re
+import struct
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,12 +53,11 @@ import pandas as pd
 import shapely
 from folium.plugins import MarkerCluster
 from folium.template import Template
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from jinja2.utils import htmlsafe_json_dumps
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.colors import to_rgba
-from matplotlib.figure import Figure
-from matplotlib.patches import PathPatch
 from matplotlib.path import Path
-from PIL import Image
+from matplotlib.transforms import Affine2D, Bbox
 
 from ui.offline import MAX_ZOOM, MIN_ZOOM
 
@@ -83,10 +84,13 @@ WINDOW_MARGIN = 0.5
 #: Images kept (the last views of the last maps, for every session); also the site grids
 #: kept per map index.
 IMAGES_KEPT = 32
-#: zlib level of the images: fast; they are small next to the budget.
+#: zlib level of the images (:func:`png_bytes`): fast; they are small next to the budget.
 PNG_COMPRESSION = 1
 #: Features smaller than this many pixels across are drawn as their bounding box.
 BOX_PX = 2.0
+
+#: A base64 ``data:`` URI: nothing in it to escape in JSON or HTML.
+_PLAIN_DATA_URI = re.compile(r"data:[a-z]+/[a-z+.-]+;base64,[A-Za-z0-9+/=]*")
 
 _IMAGES: OrderedDict[tuple[Any, ...], str | None] = OrderedDict()
 _IMAGES_LOCK = threading.Lock()
@@ -300,8 +304,7 @@ class MapIndex:
                  finest: float, decimals: int) -> None:
         self.finest, self.decimals, self.fit = finest, decimals, fit
         self.groups: dict[str, tuple[np.ndarray, np.ndarray]] = {
-            layer: pd.factorize(np.asarray(values, dtype=object).astype(str))
-            for layer, values in groups.items()
+            layer: _factorized(values) for layer, values in groups.items()
         }
         self.geoms: dict[str, np.ndarray] = {
             "concessions": _lonlat(concessions),
@@ -309,16 +312,19 @@ class MapIndex:
             "site_polygons": _site_polygons(sites, footprints),
         }
         self.bounds = {name: shapely.bounds(geoms) for name, geoms in self.geoms.items()}
+        self.finite = {name: np.isfinite(bounds).all(axis=1)
+                       for name, bounds in self.bounds.items()}
         self.lon = pd.to_numeric(_column(sites, "lon"), errors="coerce").to_numpy(float)
         self.lat = pd.to_numeric(_column(sites, "lat"), errors="coerce").to_numpy(float)
         self.site_ok = np.isfinite(self.lon) & np.isfinite(self.lat)
         self.site_inside = (pd.to_numeric(_column(sites, "n_conc"), errors="coerce")
                             .fillna(0).to_numpy() > 0)
         self.conc_ids = _column(concessions, "conc_id").astype(str).to_numpy()
+        self.zone_title = _positions(self.conc_ids, zones)
         self.conc_area = pd.to_numeric(_column(concessions, "area_ha"),
                                        errors="coerce").fillna(np.inf).to_numpy(float)
-        self.extent = _extent([*self.bounds.values()], self.lon[self.site_ok],
-                              self.lat[self.site_ok])
+        self.extent = _extent([b[self.finite[n]] for n, b in self.bounds.items()],
+                              self.lon[self.site_ok], self.lat[self.site_ok])
         self._start()
 
     def _start(self) -> None:
@@ -327,7 +333,16 @@ class MapIndex:
         self._all: Plan | None = None
         self._fingerprints: dict[str, str] = {}
         self._kept: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
-        self.conc_id_set = frozenset(self.conc_ids)
+        self._conc_id_set: frozenset[str] | None = None
+        self._rings: dict[str, _Rings] = {}
+        self._rings_lock = threading.Lock()
+
+    @property
+    def conc_id_set(self) -> frozenset[str]:
+        """The titles' ``conc_id`` (made when first asked for)."""
+        if self._conc_id_set is None:
+            self._conc_id_set = frozenset(self.conc_ids)
+        return self._conc_id_set
 
     def derived(self, conc_keep: np.ndarray, site_keep: np.ndarray, sites: pd.DataFrame,
                 zones: gpd.GeoDataFrame, *, site_groups: np.ndarray,
@@ -338,32 +353,73 @@ class MapIndex:
         the features again."""
         index = MapIndex.__new__(MapIndex)
         index.finest, index.decimals, index.fit = self.finest, self.decimals, fit
+        titles, places = _Subset(conc_keep), _Subset(site_keep)
+        zone_keep = self._zones_kept(conc_keep, site_keep, zones)
         codes, names = self.groups["concessions"]
         index.groups = {
-            "concessions": (codes[conc_keep], names),
-            "zones": pd.factorize(np.zeros(len(zones), dtype=int).astype(str)),
-            "site_polygons": pd.factorize(np.asarray(site_groups).astype(str)),
+            "concessions": (titles.of(codes), names),
+            "zones": _factorized(np.zeros(len(zones), dtype=int)),
+            "site_polygons": _factorized(site_groups),
         }
         index.geoms = {
-            "concessions": self.geoms["concessions"][conc_keep],
-            "zones": _lonlat(zones),
-            "site_polygons": self.geoms["site_polygons"][site_keep],
+            "concessions": titles.of(self.geoms["concessions"]),
+            "zones": (_lonlat(zones) if zone_keep is None
+                      else _Subset(zone_keep).of(self.geoms["zones"])),
+            "site_polygons": places.of(self.geoms["site_polygons"]),
         }
         index.bounds = {
-            "concessions": self.bounds["concessions"][conc_keep],
-            "zones": shapely.bounds(index.geoms["zones"]),
-            "site_polygons": self.bounds["site_polygons"][site_keep],
+            "concessions": titles.of(self.bounds["concessions"]),
+            "zones": (shapely.bounds(index.geoms["zones"]) if zone_keep is None
+                      else _Subset(zone_keep).of(self.bounds["zones"])),
+            "site_polygons": places.of(self.bounds["site_polygons"]),
         }
-        index.lon, index.lat = self.lon[site_keep], self.lat[site_keep]
-        index.site_ok = self.site_ok[site_keep]
+        index.finite = {
+            "concessions": titles.of(self.finite["concessions"]),
+            "zones": np.isfinite(index.bounds["zones"]).all(axis=1),
+            "site_polygons": places.of(self.finite["site_polygons"]),
+        }
+        index.lon, index.lat = places.of(self.lon), places.of(self.lat)
+        index.site_ok = places.of(self.site_ok)
         index.site_inside = (pd.to_numeric(_column(sites, "n_conc"), errors="coerce")
                              .fillna(0).to_numpy() > 0)
-        index.conc_ids = self.conc_ids[conc_keep]
-        index.conc_area = self.conc_area[conc_keep]
-        index.extent = _extent([*index.bounds.values()], index.lon[index.site_ok],
-                               index.lat[index.site_ok])
+        index.conc_ids = titles.of(self.conc_ids)
+        index.conc_area = titles.of(self.conc_area)
+        index.zone_title = (_positions(index.conc_ids, zones) if zone_keep is None
+                            else (np.cumsum(conc_keep) - 1)[self.zone_title[zone_keep]])
+        index.extent = _extent([b[index.finite[n]] for n, b in index.bounds.items()],
+                               index.lon[index.site_ok], index.lat[index.site_ok])
         index._start()
+        self._lend(index, {"concessions": conc_keep, "site_polygons": site_keep,
+                           "zones": zone_keep})
         return index
+
+    def _zones_kept(self, conc_keep: np.ndarray, site_keep: np.ndarray,
+                    zones: gpd.GeoDataFrame) -> np.ndarray | None:
+        """Mask of this index's zones that are the filtered analysis's ``zones`` (those of
+        the titles kept, when every site is kept), or None when its zones are others."""
+        if not site_keep.all():
+            return None
+        keep = (self.zone_title >= 0) & conc_keep[np.maximum(self.zone_title, 0)]
+        ids = _column(zones, "conc_id").astype(str).to_numpy()
+        kept_ids = self.conc_ids[self.zone_title[keep]]
+        return keep if len(ids) == len(kept_ids) and np.array_equal(ids, kept_ids) else None
+
+    def _lend(self, index: MapIndex, kept: Mapping[str, np.ndarray | None]) -> None:
+        """What a derived index takes from this one rather than measuring it again: the
+        rings of the features kept, and the fingerprints of layers whose content is this
+        one's less the features filtered out (the concessions, the zones of the titles kept
+        when no site is filtered out)."""
+        for layer, keep in kept.items():
+            if keep is None:
+                continue
+            with self._rings_lock:
+                index._rings[layer] = self.rings(layer).part(keep)
+        for layer in ("concessions", "zones"):
+            keep = kept[layer]
+            if keep is not None:
+                whole = self.fingerprint(layer)
+                index._fingerprints[layer] = whole if keep.all() else hashlib.sha256(
+                    (whole + "|").encode() + np.packbits(keep).tobytes()).hexdigest()
 
     def remember(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
         """What ``make`` returns, made once for ``key`` (the last :data:`IMAGES_KEPT`
@@ -433,8 +489,9 @@ class MapIndex:
         size = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
         small = size < BOX_PX * degrees_per_pixel(zoom)
         codes, names = self.groups[layer]
-        paths = _compound_paths(self.geoms[layer][rows[~small]], codes[rows[~small]],
-                                boxes=bounds[small], box_groups=codes[rows[small]])
+        with self._rings_lock:  # rings are made once per feature, for every map of the index
+            paths = self.rings(layer).paths(rows[~small], codes, bounds[small],
+                                            codes[rows[small]])
         png = raster_png([(str(names[code]), xy, kinds) for code, xy, kinds in paths],
                          styles, box, zoom)
         url = None if png is None else png_uri(png)
@@ -443,6 +500,13 @@ class MapIndex:
             while len(_IMAGES) > IMAGES_KEPT:
                 _IMAGES.popitem(last=False)
         return url
+
+    def rings(self, layer: str) -> _Rings:
+        """The rings of a polygon layer's features, as its images draw them (each made once,
+        when an image first draws it with its rings; hold ``_rings_lock``)."""
+        if layer not in self._rings:
+            self._rings[layer] = _Rings(self.geoms[layer])
+        return self._rings[layer]
 
     def fingerprint(self, layer: str) -> str:
         """A digest of a polygon layer's content as drawn: each feature's bounds, vertex
@@ -526,32 +590,54 @@ def raster_png(paths: Sequence[tuple[str, np.ndarray, np.ndarray]],
                 (top - bottom) / MAX_IMAGE_PX)
     width = max(1, math.ceil((east - west) / pixel))
     height = max(1, math.ceil((top - bottom) / pixel))
-    figure = Figure(figsize=(width / 72, height / 72), dpi=72)
-    figure.patch.set_alpha(0.0)
-    canvas = FigureCanvasAgg(figure)
-    axes = figure.add_axes((0.0, 0.0, 1.0, 1.0))
-    axes.set_axis_off()
-    axes.set_xlim(west, east)
-    axes.set_ylim(bottom, top)
+    # Drawn straight on an Agg renderer: the same pixels as patches on full-size axes,
+    # without building a figure and its axes for every image.
+    renderer = RendererAgg(width, height, 72)
+    transform = Affine2D().translate(-west, -bottom).scale(width / (east - west),
+                                                           height / (top - bottom))
+    clip = Bbox.from_bounds(0, 0, width, height)
     drawn = False
     for name, xy, codes in paths:
         style = styles.get(name)
         if style is None or not len(xy):
             continue
-        patch = PathPatch(
-            Path(xy, codes), transform=axes.transData,
-            facecolor=to_rgba(style.fill, style.fill_opacity),
-            edgecolor=to_rgba(style.line, style.line_opacity), linewidth=style.line_px,
-        )
-        axes.add_artist(patch)
+        _draw(renderer, Path(xy, codes), transform, clip, style)
         drawn = True
     if not drawn:
         return None
-    canvas.draw()
-    image = Image.fromarray(np.asarray(canvas.buffer_rgba()), "RGBA")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=PNG_COMPRESSION)
-    return buffer.getvalue()
+    return png_bytes(np.asarray(renderer.buffer_rgba()))
+
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """A PNG of an RGBA image (rows, columns, 4 bytes): every row unfiltered, compressed
+    with zlib at :data:`PNG_COMPRESSION`. Map layers are mostly flat fills and empty
+    ground, which compress as well that way as with PNG's filters, in half the time."""
+    height, width, _bands = rgba.shape
+    raw = np.zeros((height, width * 4 + 1), dtype=np.uint8)  # filter byte 0: none
+    raw[:, 1:] = rgba.reshape(height, width * 4)
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA
+    return b"".join([b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", zlib.compress(raw.tobytes(), PNG_COMPRESSION)),
+                     _png_chunk(b"IEND", b"")])
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
+def _draw(renderer: RendererAgg, path: Path, transform: Affine2D, clip: Bbox,
+          style: Style) -> None:
+    """Fill and outline ``path`` as a matplotlib ``PathPatch`` with ``style`` draws it."""
+    gc = renderer.new_gc()
+    gc.set_foreground(to_rgba(style.line, style.line_opacity), isRGBA=True)
+    gc.set_linewidth(style.line_px)
+    gc.set_antialiased(True)
+    gc.set_joinstyle("miter")
+    gc.set_capstyle("butt")
+    gc.set_clip_rectangle(clip)
+    renderer.draw_path(gc, path, transform, to_rgba(style.fill, style.fill_opacity))
+    gc.restore()
 
 
 def png_uri(png: bytes) -> str:
@@ -594,7 +680,7 @@ class ImageLayer(_ScriptElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-        L.imageOverlay({{ this.url|tojson }}, {{ this.bounds|tojson }}, {
+        L.imageOverlay({{ this.url_json() }}, {{ this.bounds|tojson }}, {
             opacity: {{ this.opacity|tojson }}, pane: {{ this.pane|tojson }},
             interactive: false
         }).addTo({{ this._parent.get_name() }});
@@ -607,6 +693,67 @@ class ImageLayer(_ScriptElement):
         super().__init__()
         self._name = "ImageLayer"
         self.url, self.bounds, self.pane, self.opacity = url, bounds, pane, opacity
+        self._url_json: str | None = None
+
+    def url_json(self) -> str:
+        """The URL as a JSON string, as ``tojson`` writes it; a base64 ``data:`` URI needs
+        no escaping, so its megabytes are escaped at most once (streamlit-folium renders
+        the script again)."""
+        if self._url_json is None:
+            plain = _PLAIN_DATA_URI.fullmatch(self.url)
+            self._url_json = f'"{self.url}"' if plain else str(htmlsafe_json_dumps(self.url))
+        return self._url_json
+
+
+class _Rings:
+    """The rings of a layer's features as :func:`_compound_paths` draws them (vertices in
+    longitude and Mercator y, path codes), made feature by feature as images need them and
+    kept: feature ``f``'s vertices are ``start[f]:start[f] + count[f]`` (``start`` -1 until
+    made). A derived index shares the vertices made so far (:meth:`part`).
+
+    Parameters
+    ----------
+    geoms : ndarray of geometries
+        The layer's features.
+    """
+
+    def __init__(self, geoms: np.ndarray) -> None:
+        self.geoms = geoms
+        self.xy = np.zeros((0, 2))
+        self.codes = np.zeros(0, dtype=np.uint8)
+        self.start = np.full(len(geoms), -1, dtype=np.int64)
+        self.count = np.zeros(len(geoms), dtype=np.int64)
+
+    def part(self, keep: np.ndarray) -> _Rings:
+        """The rings of the features ``keep`` (a mask), numbered among them, sharing the
+        vertices made so far."""
+        rings = _Rings(self.geoms[keep])
+        rings.xy, rings.codes = self.xy, self.codes
+        rings.start, rings.count = self.start[keep], self.count[keep]
+        return rings
+
+    def paths(self, rows: np.ndarray, groups: np.ndarray, boxes: np.ndarray,
+              box_groups: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """:func:`_compound_paths` of the features ``rows`` (increasing) and ``boxes``."""
+        self._make(rows[self.start[rows] < 0])
+        counts = self.count[rows]
+        first = np.repeat(self.start[rows] - np.cumsum(counts) + counts, counts)
+        vertices = first + np.arange(int(counts.sum()))
+        return _grouped_paths(self.xy[vertices], self.codes[vertices],
+                              np.repeat(np.asarray(groups, dtype=int)[rows], counts),
+                              boxes, box_groups)
+
+    def _make(self, missing: np.ndarray) -> None:
+        """Make the rings of the features ``missing`` (added after those made before)."""
+        if not len(missing):
+            return
+        xy, codes, owner = _ring_vertices(self.geoms[missing])
+        xy[:, 1] = mercator(xy[:, 1])
+        counts = np.bincount(owner, minlength=len(missing))
+        self.start[missing] = len(self.xy) + np.cumsum(counts) - counts
+        self.count[missing] = counts
+        self.xy = np.concatenate([self.xy, xy])
+        self.codes = np.concatenate([self.codes, codes])
 
 
 def _compound_paths(
@@ -617,28 +764,50 @@ def _compound_paths(
     ring of its features, exterior rings counter-clockwise and holes clockwise (so the
     non-zero rule leaves holes empty and fills overlaps once), and the rectangles ``boxes``
     (``minx, miny, maxx, maxy``, groups ``box_groups``); y in Mercator degrees."""
-    xy, codes, vertex_group = _ring_vertices(geoms, groups)
-    if boxes is not None and box_groups is not None and len(boxes):
-        corners = boxes[:, [0, 1, 2, 1, 2, 3, 0, 3, 0, 1]].reshape(-1, 2)
-        box_codes = np.tile(np.array([Path.MOVETO, *[Path.LINETO] * 4], dtype=np.uint8),
-                            len(boxes))
-        xy = np.concatenate([xy, corners])
-        codes = np.concatenate([codes, box_codes])
-        vertex_group = np.concatenate([vertex_group, np.repeat(box_groups, 5)])
-    if not len(xy):
-        return []
+    xy, codes, owner = _ring_vertices(geoms)
     xy[:, 1] = mercator(xy[:, 1])
-    order = np.argsort(vertex_group, kind="stable")
-    values, starts = np.unique(vertex_group[order], return_index=True)
-    ends = np.r_[starts[1:], len(order)]
-    return [(int(value), xy[order[start:end]], codes[order[start:end]])
-            for value, start, end in zip(values, starts, ends, strict=True)]
+    return _grouped_paths(xy, codes, np.asarray(groups, dtype=int)[owner], boxes, box_groups)
 
 
-def _ring_vertices(geoms: np.ndarray,
-                   groups: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vertices (lon, lat), path codes and group (of ``groups``, integers per feature) of
-    every ring of ``geoms``, exterior rings counter-clockwise and holes clockwise."""
+def _grouped_paths(xy: np.ndarray, codes: np.ndarray, vertex_group: np.ndarray,
+                   boxes: np.ndarray | None, box_groups: np.ndarray | None
+                   ) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """The rings' vertices (Mercator y) and the rectangles ``boxes`` as one path per
+    group, in increasing group order: the group's rings, then its rectangles."""
+    if boxes is None or box_groups is None:
+        boxes, box_groups = np.zeros((0, 4)), np.zeros(0, dtype=int)
+    box_groups = np.asarray(box_groups, dtype=int)
+    # Rectangles by group (a stable sort of a few small integers), y in Mercator.
+    order = np.argsort(box_groups.astype(np.int16 if len(box_groups) and
+                                        box_groups.max() < 2**15 else np.int64),
+                       kind="stable")
+    sorted_groups = box_groups[order]
+    west, east = boxes[order, 0], boxes[order, 2]
+    south, north = mercator(boxes[order, 1]), mercator(boxes[order, 3])
+    corners = np.stack([west, south, east, south, east, north, west, north, west, south],
+                       axis=1).reshape(-1, 5, 2)
+    corner_codes = np.array([Path.MOVETO, *[Path.LINETO] * 4], dtype=np.uint8)
+    paths = []
+    # A few style groups (licence types, tenure classes): a pass over the rings each.
+    for value in np.union1d(np.unique(vertex_group), _distinct(sorted_groups)):
+        mine = vertex_group == value
+        low, high = np.searchsorted(sorted_groups, [value, value + 1])
+        paths.append((int(value),
+                      np.concatenate([xy[mine], corners[low:high].reshape(-1, 2)]),
+                      np.concatenate([codes[mine], np.tile(corner_codes, high - low)])))
+    return paths
+
+
+def _distinct(ordered: np.ndarray) -> np.ndarray:
+    """The distinct values of a sorted array."""
+    if not len(ordered):
+        return ordered
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+
+
+def _ring_vertices(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices (lon, lat), path codes and feature (position in ``geoms``) of every ring of
+    ``geoms``, exterior rings counter-clockwise and holes clockwise."""
     present = shapely.is_geometry(geoms) & ~shapely.is_empty(geoms)
     polygons, owner = shapely.get_parts(geoms[present], return_index=True)
     owner = np.flatnonzero(present)[owner]
@@ -662,8 +831,7 @@ def _ring_vertices(geoms: np.ndarray,
     order[flipped_vertex] = reversed_order[flipped_vertex]
     codes = np.full(len(xy), Path.LINETO, dtype=np.uint8)
     codes[starts] = Path.MOVETO
-    vertex_group = np.asarray(groups, dtype=int)[owner[ring_polygon[ring_of]]]
-    return xy[order], codes, vertex_group
+    return xy[order], codes, owner[ring_polygon[ring_of]]
 
 
 # --- the site grid -----------------------------------------------------------------------------
@@ -688,7 +856,7 @@ def site_grid(lon: np.ndarray, lat: np.ndarray, inside: np.ndarray, box: Window,
     column = np.floor((lon - west) / cell).astype(np.int64)
     row = np.floor((mercator(lat) - bottom) / cell).astype(np.int64)
     key = row * (int((east - west) / cell) + 2) + column
-    cells, which = np.unique(key, return_inverse=True)
+    cells, which = _cells_of(key)
     sites = np.bincount(which)
     first = np.zeros(len(cells), dtype=int)
     first[which[::-1]] = np.arange(len(which))[::-1]
@@ -703,6 +871,16 @@ def site_grid(lon: np.ndarray, lat: np.ndarray, inside: np.ndarray, box: Window,
         "north": inverse_mercator(bottom + (row + 1) * cell),
         "east": west + (column + 1) * cell,
     })
+
+
+def _cells_of(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`numpy.unique` of the cells' keys with ``return_inverse``: counted on the
+    grid's few cells rather than sorted, when the keys are small."""
+    if not len(key) or key.min() < 0 or key.max() > 4 * len(key) + 100_000:
+        return np.unique(key, return_inverse=True)
+    present = np.bincount(key) > 0
+    cells = np.flatnonzero(present)
+    return cells, (np.cumsum(present) - 1)[key]
 
 
 class SiteGrid(folium.elements.JSCSSMixin, _ScriptElement):
@@ -779,12 +957,41 @@ def _site_polygons(sites: pd.DataFrame, footprints: gpd.GeoSeries | None) -> np.
 
 def _extent(bounds: Sequence[np.ndarray], lon: np.ndarray,
             lat: np.ndarray) -> Window | None:
-    boxes = [b[np.isfinite(b).all(axis=1)] for b in bounds]
-    boxes = [b for b in boxes if len(b)]
+    """The box around the finite ``bounds`` (minx, miny, maxx, maxy) and the points."""
+    lows = [(b[:, 0].min(), b[:, 1].min()) for b in bounds if len(b)]
+    highs = [(b[:, 2].max(), b[:, 3].max()) for b in bounds if len(b)]
     if len(lon):
-        boxes.append(np.column_stack([lon, lat, lon, lat]))
-    if not boxes:
+        lows.append((lon.min(), lat.min()))
+        highs.append((lon.max(), lat.max()))
+    if not lows:
         return None
-    every = np.concatenate(boxes)
-    return (float(every[:, 0].min()), float(every[:, 1].min()),
-            float(every[:, 2].max()), float(every[:, 3].max()))
+    low, high = np.array(lows), np.array(highs)
+    return (float(low[:, 0].min()), float(low[:, 1].min()),
+            float(high[:, 0].max()), float(high[:, 1].max()))
+
+
+def _positions(conc_ids: np.ndarray, zones: gpd.GeoDataFrame) -> np.ndarray:
+    """Position among ``conc_ids`` of each zone's title (-1 for none)."""
+    ids = _column(zones, "conc_id").astype(str).to_numpy()
+    titles = pd.Index(conc_ids)
+    if not len(ids) or not titles.is_unique:
+        return np.full(len(ids), -1, dtype=np.int64)
+    return titles.get_indexer(ids)
+
+
+class _Subset:
+    """Rows kept of a layer's arrays: the arrays themselves when every row is."""
+
+    def __init__(self, keep: np.ndarray) -> None:
+        self.keep, self.every = keep, bool(keep.all())
+
+    def of(self, values: np.ndarray) -> np.ndarray:
+        """The kept rows of ``values`` (not a copy when every row is kept)."""
+        return values if self.every else values[self.keep]
+
+
+def _factorized(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and names (text) of a layer's style groups: :func:`pandas.factorize` of the
+    values' text, without writing every value as text."""
+    codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
+    return codes, np.array([str(value) for value in uniques], dtype=object)

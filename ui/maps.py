@@ -341,7 +341,10 @@ def derived_index(whole: lod.MapIndex, conc_keep: np.ndarray, site_keep: np.ndar
     """:func:`map_index` of a filtered analysis, derived from ``whole``, the index of the
     unfiltered one, with the masks of the concessions and sites kept; ``concessions``,
     ``sites`` and ``zones`` are the filtered analysis's."""
-    fit = _fit_of_boxes(whole.bounds["concessions"][conc_keep]) or _point_bounds(sites)
+    if conc_keep.all() and whole.finite["concessions"].any():  # fitted on the titles
+        fit = whole.fit
+    else:
+        fit = _fit_of_boxes(whole.bounds["concessions"][conc_keep]) or _point_bounds(sites)
     return whole.derived(conc_keep, site_keep, sites, zones,
                          site_groups=_site_style_index(sites) // 2, fit=fit)
 
@@ -823,13 +826,16 @@ def _site_grid(index: lod.MapIndex, plan: lod.Plan) -> lod.SiteGrid:
 def _site_grid_rows(index: lod.MapIndex, plan: lod.Plan) -> list[list[Any]]:
     cells = lod.site_grid(index.lon[index.site_ok], index.lat[index.site_ok],
                           index.site_inside[index.site_ok], plan.window, plan.zoom)
+    # Each count written once (cells share small counts).
+    counts = {int(value): fmt.count(value)
+              for value in np.unique(np.r_[cells["sites"], cells["inside"]])}
+    template = _("{count} sites, {inside} inside concessions. Click to zoom in.")
     rows = []
     for cell in cells.itertuples(index=False):
         size = "small" if cell.sites < 10 else "medium" if cell.sites < 100 else "large"
-        tooltip = _("{count} sites, {inside} inside concessions. Click to zoom in.").format(
-            count=fmt.count(cell.sites), inside=fmt.count(cell.inside))
+        tooltip = template.format(count=counts[cell.sites], inside=counts[cell.inside])
         rows.append([round(float(cell.lat), 4), round(float(cell.lon), 4),
-                     html.escape(fmt.count(cell.sites)), size, html.escape(tooltip),
+                     html.escape(counts[cell.sites]), size, html.escape(tooltip),
                      [[round(float(cell.south), 4), round(float(cell.west), 4)],
                       [round(float(cell.north), 4), round(float(cell.east), 4)]]])
     return rows
@@ -947,13 +953,26 @@ def _site_style(index: int) -> tuple[str, float, int]:
 
 
 def _site_style_index(sites: pd.DataFrame) -> np.ndarray:
-    tenure = _column(sites, "tenure").astype(object)
-    codes = pd.Categorical(tenure, categories=list(_STYLE_CLASSES[:-1])).codes
-    tenure_index = pd.Series(np.where(codes < 0, len(_STYLE_CLASSES) - 1, codes))
+    """Style of each site: 2 * its tenure class (the last for none or another) + 1 when a
+    red flag is raised."""
+    tenure_index = pd.Series(_style_classes(_column(sites, "tenure")))
     flagged = np.zeros(len(sites), dtype=bool)
     for flag in RED_FLAGS:
         flagged |= _column(sites, flag).astype("boolean").fillna(False).to_numpy(dtype=bool)
     return tenure_index.to_numpy(dtype=int) * 2 + flagged.astype(int)
+
+
+def _style_classes(tenure: pd.Series) -> np.ndarray:
+    """Position in :data:`_STYLE_CLASSES` of each tenure (the last for none or another),
+    through the categories when the tenure is categorical."""
+    last = len(_STYLE_CLASSES) - 1
+    known = list(_STYLE_CLASSES[:-1])
+    if isinstance(tenure.dtype, pd.CategoricalDtype):
+        lookup = np.array([known.index(c) if c in known else last
+                           for c in tenure.cat.categories] + [last], dtype=int)
+        return lookup[tenure.cat.codes.to_numpy()]
+    codes = pd.Categorical(tenure.astype(object), categories=known).codes
+    return np.where(codes < 0, last, codes)
 
 
 # --- properties --------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ import numpy as np
 import shapely
 import xstatic.pkg.leaflet as xstatic_leaflet
 import xstatic.pkg.leaflet_markercluster as xstatic_markercluster
+from folium.template import Template
 
 from geo.i18n import N_, _
 from geo.regions import countries
@@ -249,6 +250,77 @@ def add_pane(m: folium.Map, name: str, z_index: int, *, interactive: bool) -> No
     folium.map.CustomPane(name, z_index=z_index, pointer_events=interactive).add_to(m)
 
 
+@lru_cache(maxsize=1)
+def _countries_data() -> dict:
+    """The outlines as GeoJSON, parsed once and shared by every map (read only)."""
+    return json.loads(_countries_json())
+
+
+@lru_cache(maxsize=1)
+def _countries_bounds() -> list[list[float | None]]:
+    """``[[south, west], [north, east]]`` of the outlines, as folium measures them."""
+    return folium.utilities.get_bounds(_countries_data(), lonlat=True)
+
+
+#: Stands for the layer's name in its script, which every map otherwise renders again.
+_NAME_MARK = "__countries_layer__"
+_COUNTRY_SCRIPTS: dict[bool, str] = {}
+
+
+class _RenderedScript(branca.element.Element):
+    """Script text already rendered, added to a page as it is (not compiled as a Jinja
+    template, which for the outlines' data is most of what a map takes to render)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def render(self, **kwargs: object) -> str:
+        """The text."""
+        return self.text
+
+
+class CountriesLayer(folium.GeoJson):
+    """The outlines as a :class:`folium.GeoJson` rendered once per process: every map
+    adds the same script (its own name in it), also where streamlit-folium renders the
+    script again, and reports the same bounds without walking the coordinates again.
+
+    Made by :func:`countries_layer` only: its script depends on ``filled`` alone.
+    """
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}{{ this.script_text() }}{% endmacro %}")
+
+    def __init__(self, *, filled: bool, **kwargs: object) -> None:
+        super().__init__(_countries_data(), **kwargs)  # type: ignore[arg-type]
+        self.filled = filled
+
+    def _get_self_bounds(self) -> list[list[float | None]]:
+        return [list(corner) for corner in _countries_bounds()]
+
+    def script_text(self) -> str:
+        """The layer's script, made by folium's :class:`folium.GeoJson` the first time."""
+        script = _COUNTRY_SCRIPTS.get(self.filled)
+        if script is None:
+            mapper = folium.features.GeoJsonStyleMapper(self.data, self.feature_identifier,
+                                                        self)
+            self.style_map = mapper.get_style_map(self.style_function)
+            text = folium.GeoJson._template.module.__dict__["script"](self, {})
+            script = _COUNTRY_SCRIPTS[self.filled] = text.replace(self.get_name(), _NAME_MARK)
+        return script.replace(_NAME_MARK, self.get_name())
+
+    def render(self, **kwargs: object) -> None:
+        """Add the script (not compiled as a template) and the ``addTo`` call."""
+        if self.show:
+            self.add_child(folium.map.ElementAddToElement(
+                element_name=self.get_name(), element_parent_name=self._parent.get_name()),
+                name=self.get_name() + "_add")
+        self.get_root().script.add_child(_RenderedScript(self.script_text()),
+                                         name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
 def countries_layer(*, filled: bool = True) -> folium.GeoJson:
     """The bundled country outlines as a non-interactive layer "Countries".
 
@@ -259,8 +331,8 @@ def countries_layer(*, filled: bool = True) -> folium.GeoJson:
         "color": BORDER_COLOUR, "weight": 0.8, "opacity": 1.0,
         "fillColor": LAND_COLOUR, "fillOpacity": 1.0 if filled else 0.0, "fill": filled,
     }
-    return folium.GeoJson(
-        json.loads(_countries_json()), name=_(COUNTRIES_LAYER), overlay=True, control=True,
+    return CountriesLayer(
+        filled=filled, name=_(COUNTRIES_LAYER), overlay=True, control=True,
         style_function=lambda _feature: style, interactive=False, pane=COUNTRIES_PANE,
         smooth_factor=1.0,
     )

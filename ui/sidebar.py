@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from geo.filters import choices
 from geo.i18n import _, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES
 from ui import language, state
-from ui.data import DEFAULT_RINGS, source_label, workspace, year_bounds
+from ui.data import DEFAULT_RINGS, filter_choices, source_label, workspace, year_bounds
 
 
 def render() -> None:
     """Draw the sidebar; its widgets feed :func:`ui.data.current_filters`."""
     layers = workspace()
-    concessions, sites = layers["concessions"].data, layers["sites"].data
+    options = filter_choices()
     with st.sidebar:
         language.picker()
         st.caption(
@@ -23,14 +22,14 @@ def render() -> None:
             + _("**Sites:** {source}").format(source=source_label(layers["sites"]))
         )
         st.subheader(_("Filters"))
-        st.multiselect(_("Holder"), choices(concessions["holder"]), key=state.FILTER_HOLDERS,
+        st.multiselect(_("Holder"), options["holder"], key=state.FILTER_HOLDERS,
                        placeholder=_("All holders"))
         st.multiselect(_("Licence type"), list(LIC_TYPES), key=state.FILTER_LIC_TYPES,
                        format_func=lambda code: label(LIC_TYPE_LABELS, code),
                        placeholder=_("All types"))
-        st.multiselect(_("Status"), choices(concessions["status"]), key=state.FILTER_STATUSES,
+        st.multiselect(_("Status"), options["status"], key=state.FILTER_STATUSES,
                        placeholder=_("All statuses"))
-        st.multiselect(_("Province (sites)"), choices(sites["province"]),
+        st.multiselect(_("Province (sites)"), options["province"],
                        key=state.FILTER_PROVINCES, placeholder=_("All provinces"))
         st.toggle(_("Gold sites only"), key=state.FILTER_GOLD)
         bounds = year_bounds()

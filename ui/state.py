@@ -2,6 +2,9 @@
 
 # One-line notice shown once on the next page run (e.g. after an upload is confirmed).
 NOTICE = "notice"
+# The layers' current versions as this run read them (ui.data.workspace; emptied as each
+# run starts, and by an upload).
+RUN_VERSIONS = "run_versions"
 
 # The session's language (the sidebar's picker; a code of geo.i18n.SUPPORTED_LANGUAGES), and
 # the URL query parameter that carries it (?lang=fr).
