@@ -249,7 +249,8 @@ def _crosses_antimeridian(geoms: np.ndarray) -> np.ndarray:
     meridian."""
     polygonal = np.isin(shapely.get_type_id(geoms), (3, 6))
     whole = shapely.bounds(geoms)
-    polygonal &= whole[:, 2] - whole[:, 0] > 180  # a part this wide makes its owner as wide
+    with np.errstate(invalid="ignore"):  # NaN bounds of empty geometry compare False
+        polygonal &= whole[:, 2] - whole[:, 0] > 180  # a part this wide makes its owner as wide
     if not polygonal.any():
         return polygonal
     parts, owner = shapely.get_parts(np.where(polygonal, geoms, NO_GEOMETRY), return_index=True)
