@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -186,10 +187,17 @@ def to_crs(geoms: np.ndarray, epsg: int, *, inverse: bool = False) -> np.ndarray
     source, target = ("EPSG:4326", f"EPSG:{epsg}")
     if inverse:
         source, target = target, source
-    transformer = pyproj.Transformer.from_crs(source, target, always_xy=True)
+    transformer = _transformer(source, target)
     return shapely.transform(
         geoms, transformer.transform, interleaved=False
     )
+
+
+@lru_cache(maxsize=256)
+def _transformer(source: str, target: str) -> pyproj.Transformer:
+    """A lon/lat-ordered transformer, made once per pair of CRSs (pyproj's are
+    thread-safe)."""
+    return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
 def geodesic_circles(points: np.ndarray, radius_m: float) -> np.ndarray:
@@ -264,7 +272,7 @@ def _is_utm(epsg: int) -> bool:
 
 def _geodesic_m(ends: np.ndarray, epsg: int) -> np.ndarray:
     """``pyproj.Geod`` distance (m) of segments ``(n, 2, 2)`` given in ``epsg``."""
-    back = pyproj.Transformer.from_crs(f"EPSG:{epsg}", "EPSG:4326", always_xy=True)
+    back = _transformer(f"EPSG:{epsg}", "EPSG:4326")
     lon, lat = back.transform(ends[:, :, 0].ravel(), ends[:, :, 1].ravel())
     lon, lat = np.reshape(lon, (-1, 2)), np.reshape(lat, (-1, 2))
     _, _, metres = GEOD.inv(lon[:, 0], lat[:, 0], lon[:, 1], lat[:, 1])
