@@ -15,7 +15,7 @@ import shapely
 from shapely import Point, Polygon, box
 
 from geo.errors import CRSError, GeometryError, SchemaError
-from geo.overlap import PAIR_COLUMNS, compute_overlaps
+from geo.overlap import PAIR_COLUMNS, compute_overlaps, union_per_group
 from geo.schema import SITE_RESULT_COLUMNS, ZONE_COLUMNS
 from geo.validate import validate_layer
 
@@ -462,3 +462,21 @@ def test_missing_id_columns_raise():
         compute_overlaps(conc, gpd.GeoDataFrame(geometry=[Point(0, 0)], crs=4326))
     with pytest.raises(SchemaError, match="'lic_type'"):
         compute_overlaps(conc.drop(columns="lic_type"), sites([Point(0, 0)]))
+
+
+def test_union_per_group_matches_a_plain_loop():
+    """Groups of 1 to 40 overlapping boxes (across the padded widths) against union_all of
+    each group in a plain loop."""
+    rng = np.random.default_rng(7)
+    sizes = [1, 2, 3, 4, 5, 8, 9, 16, 17, 40]
+    group = np.repeat(np.arange(len(sizes)) * 10, sizes)  # labels 0, 10, 20, ...
+    rng.shuffle(group)
+    x, y = rng.uniform(0, 1, len(group)) + group, rng.uniform(0, 1, len(group))
+    geoms = shapely.box(x, y, x + 0.3, y + 0.3)
+    labels, unions = union_per_group(geoms, group)
+    assert labels.tolist() == sorted(set(group.tolist()))
+    for label, union in zip(labels, unions, strict=True):
+        members = geoms[group == label]
+        expected = members[0] if len(members) == 1 else shapely.union_all(members)
+        assert union.area == pytest.approx(expected.area, rel=1e-12)
+        assert shapely.equals(union, expected)
