@@ -267,11 +267,10 @@ def site_measures(overlaps: Overlaps) -> pd.DataFrame:
     """Per site position: workers (0 when unknown) and red flags as 0/1."""
     sites = overlaps.sites
     measures = pd.DataFrame(index=range(len(sites)))
-    workers = pd.to_numeric(pd.Series(sites["workers"].to_numpy()), errors="coerce")
+    workers = pd.to_numeric(sites["workers"], errors="coerce")
     measures["workers"] = workers.fillna(0).astype(int).to_numpy()
     for flag in RED_FLAGS:
-        values = pd.Series(sites[flag].to_numpy(), dtype="boolean")
-        measures[flag] = values.fillna(False).astype(int).to_numpy()
+        measures[flag] = sites[flag].astype("boolean").fillna(False).astype(int).to_numpy()
     return measures
 
 
