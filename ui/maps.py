@@ -1130,12 +1130,6 @@ def _feature_collection(
     return {"type": "FeatureCollection", "features": features}, kept
 
 
-def _selected_rows(concessions: pd.DataFrame, selected: str | None) -> np.ndarray:
-    if selected is None or "conc_id" not in concessions:
-        return np.zeros(len(concessions), dtype=bool)
-    return (concessions["conc_id"].astype(str) == str(selected)).to_numpy(dtype=bool)
-
-
 def _view_bounds(geoms: np.ndarray, *, trim: bool = True) -> list[list[float]] | None:
     """[[south, west], [north, east]] of the geometries, far outliers left out.
 
