@@ -48,12 +48,11 @@ from geo.i18n import _
 from geo.indicators import concession_provinces
 from geo.overlap import Overlaps
 from geo.schema import CLOSURE_COLUMNS, RED_FLAGS
-from geo.stats import site_measures
+from geo.stats import FLAG_COUNTS, site_measures
 
 #: Default closure window, in years from the reference date.
 DEFAULT_WITHIN_YEARS = 5
 _DAYS_PER_YEAR = 365.25
-_FLAG_COUNTS = {"mercury": "mercury_in", "armed": "armed_in", "child_lab": "child_in"}
 
 
 def closure_table(
@@ -136,7 +135,7 @@ def site_counts(overlaps: Overlaps, *, near_km: float | None = None) -> pd.DataF
     table["workers_in"] = inside["workers"].sum()
     table["sites_near"] = near.size()
     table["workers_near"] = near["workers"].sum()
-    for flag, column in _FLAG_COUNTS.items():
+    for flag, column in FLAG_COUNTS.items():
         table[column] = inside[flag].sum()
     table["flagged_in"] = inside["flagged"].sum()
     table["flagged_near"] = near["flagged"].sum()

@@ -55,14 +55,13 @@ from geo.errors import SchemaError
 from geo.i18n import _
 from geo.overlap import Overlaps
 from geo.schema import RED_FLAGS, indicator_columns
-from geo.stats import _percent, site_measures, union_area_by
+from geo.stats import FLAG_COUNTS, percent, site_measures, union_area_by
 
 IndicatorGroup = Literal["holder", "province"]
 #: Name of the group of concessions without a holder or a province.
 UNKNOWN = "(unknown)"
 #: Default length of the "recent" period of the trend, in calendar years.
 DEFAULT_RECENT_YEARS = 3
-_FLAG_COUNTS = {"mercury": "mercury_in", "armed": "armed_in", "child_lab": "child_in"}
 
 
 def indicators(
@@ -103,17 +102,17 @@ def indicators(
     table["workers_in"] = by_inside["workers"].sum()
     table["sites_near"] = by_near.size()
     table["workers_near"] = by_near["workers"].sum()
-    for flag, column in _FLAG_COUNTS.items():
+    for flag, column in FLAG_COUNTS.items():
         table[column] = by_inside[flag].sum()
     table["flagged_in"] = by_inside["flagged"].sum()
     table["flagged_near"] = by_near["flagged"].sum()
     table["sites_recent"] = by_all["recent"].sum()
     table["sites_earlier"] = by_all["earlier"].sum()
     counts = [c for c in table.columns if c.startswith(("sites_", "workers_", "flagged_"))
-              or c in _FLAG_COUNTS.values()]
+              or c in FLAG_COUNTS.values()]
     table[counts] = table[counts].reindex(table.index).fillna(0).astype(int)
     dated = table["sites_recent"] + table["sites_earlier"]
-    table["recent_pct"] = _percent(table["sites_recent"], dated)
+    table["recent_pct"] = percent(table["sites_recent"], dated)
     return _ranked(table, by)
 
 
@@ -217,7 +216,7 @@ def _area_columns(overlaps: Overlaps, keys: np.ndarray) -> pd.DataFrame:
     zone_groups = zone_keys.reindex(zones["conc_id"].astype(str)).to_numpy(dtype=object)
     overlap = union_area_by(np.asarray(zones.geometry.values, dtype=object), zone_groups)
     table["overlap_ha"] = overlap.reindex(table.index).fillna(0.0)
-    table["overlap_pct"] = _percent(table["overlap_ha"], table["area_ha"])
+    table["overlap_pct"] = percent(table["overlap_ha"], table["area_ha"])
     return table
 
 

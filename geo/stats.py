@@ -43,7 +43,8 @@ from geo.schema import (
 
 ConcessionGroup = Literal["holder", "lic_type", "status"]
 SiteRegion = Literal["province", "country"]
-_FLAG_COUNTS = {"mercury": "mercury_in", "armed": "armed_in", "child_lab": "child_in"}
+#: Per-concession count of the sites inside with each red flag: the column of each flag.
+FLAG_COUNTS = {"mercury": "mercury_in", "armed": "armed_in", "child_lab": "child_in"}
 #: DE-9IM pattern of two geometries whose interiors meet (they overlap, not just touch).
 _INTERIORS_MEET = "T********"
 
@@ -66,7 +67,7 @@ def concession_stats(overlaps: Overlaps) -> pd.DataFrame:
     table["area_ha"] = conc["area_ha"].to_numpy()
     overlap = overlaps.zones.groupby("conc_id")["area_ha"].sum()
     table["overlap_ha"] = table["conc_id"].map(overlap).fillna(0.0).to_numpy()
-    table["overlap_pct"] = _percent(table["overlap_ha"], table["area_ha"])
+    table["overlap_pct"] = percent(table["overlap_ha"], table["area_ha"])
     pairs = overlaps.pairs
     ring_names = ring_columns(len(overlaps.rings_km))
     width = len(ring_names) + 1  # ring 0 is "inside"
@@ -81,7 +82,7 @@ def concession_stats(overlaps: Overlaps) -> pd.DataFrame:
     sums = inside.groupby("conc")[["workers", *RED_FLAGS]].sum()
     sums = sums.reindex(range(n), fill_value=0)
     table["workers_in"] = sums["workers"].to_numpy().astype(int)
-    for flag, column in _FLAG_COUNTS.items():
+    for flag, column in FLAG_COUNTS.items():
         table[column] = sums[flag].to_numpy().astype(int)
     return table[concession_stat_columns(len(ring_names))]
 
@@ -106,7 +107,7 @@ def group_stats(overlaps: Overlaps, by: ConcessionGroup) -> pd.DataFrame:
     table = pd.DataFrame({"concessions": pd.Series(key).value_counts()})
     table["area_ha"] = area
     table["overlap_ha"] = overlap.reindex(table.index).fillna(0.0)
-    table["overlap_pct"] = _percent(table["overlap_ha"], table["area_ha"])
+    table["overlap_pct"] = percent(table["overlap_ha"], table["area_ha"])
     inside = overlaps.pairs[overlaps.pairs["inside"]]
     inside = inside.assign(group=key[inside["conc"].to_numpy()])
     inside = inside.drop_duplicates(["group", "site"])
@@ -114,10 +115,10 @@ def group_stats(overlaps: Overlaps, by: ConcessionGroup) -> pd.DataFrame:
     sums = measured.groupby("group")[["workers", *RED_FLAGS]].sum()
     table["sites_in"] = inside.groupby("group").size().reindex(table.index).fillna(0)
     table["workers_in"] = sums["workers"].reindex(table.index).fillna(0)
-    for flag, column in _FLAG_COUNTS.items():
+    for flag, column in FLAG_COUNTS.items():
         table[column] = sums[flag].reindex(table.index).fillna(0)
     table.index.name = by
-    integer = ["concessions", "sites_in", "workers_in", *_FLAG_COUNTS.values()]
+    integer = ["concessions", "sites_in", "workers_in", *FLAG_COUNTS.values()]
     table[integer] = table[integer].astype(int)
     return table[list(GROUP_STAT_COLUMNS)].sort_values("overlap_ha", ascending=False)
 
@@ -137,15 +138,15 @@ def region_stats(overlaps: Overlaps, by: SiteRegion = "province") -> pd.DataFram
     inside = sites[sites["in"]]
     table = pd.DataFrame({"sites": sites.groupby("region").size()})
     table["sites_in"] = inside.groupby("region").size().reindex(table.index).fillna(0)
-    table["share_in_pct"] = _percent(table["sites_in"], table["sites"])
+    table["share_in_pct"] = percent(table["sites_in"], table["sites"])
     table["workers"] = sites.groupby("region")["workers"].sum()
     table["workers_in"] = inside.groupby("region")["workers"].sum().reindex(table.index)
-    for flag, column in _FLAG_COUNTS.items():
+    for flag, column in FLAG_COUNTS.items():
         table[column] = inside.groupby("region")[flag].sum().reindex(table.index)
     zones_union = shapely.union_all(np.asarray(overlaps.zones.geometry.values, dtype=object))
     table["overlap_ha"] = _region_overlap(overlaps, sites["region"].to_numpy(), zones_union)
     table = table.fillna(0)
-    integer = ["sites", "sites_in", "workers", "workers_in", *_FLAG_COUNTS.values()]
+    integer = ["sites", "sites_in", "workers", "workers_in", *FLAG_COUNTS.values()]
     table[integer] = table[integer].astype(int)
     table.index.name = by
     return table[list(REGION_STAT_COLUMNS)].sort_values("sites", ascending=False)
@@ -228,7 +229,7 @@ def totals(
         "workers_in": int(measures.loc[inside, "workers"].sum()),
         "workers_in_exploitation": int(measures.loc[exploitation, "workers"].sum()),
     }
-    for flag, column in _FLAG_COUNTS.items():
+    for flag, column in FLAG_COUNTS.items():
         result[column] = int(measures.loc[inside, flag].sum())
     return result
 
@@ -274,10 +275,12 @@ def site_measures(overlaps: Overlaps) -> pd.DataFrame:
     return measures
 
 
-def _percent(part: pd.Series, whole: pd.Series) -> pd.Series:
-    whole = whole.astype(float)
-    share = 100.0 * part.astype(float) / whole.where(whole > 0)
-    return share.fillna(0.0).round(4)
+def percent(part: pd.Series | np.ndarray, whole: pd.Series | np.ndarray) -> np.ndarray:
+    """The share (%) of ``part`` in ``whole``, rounded to 4 decimals; 0 of nothing."""
+    part, whole = np.asarray(part, dtype=float), np.asarray(whole, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = 100.0 * part / np.where(whole > 0, whole, np.nan)
+    return np.round(np.where(np.isnan(share), 0.0, share), 4)
 
 
 def _col(wide: pd.DataFrame, measure: str, inside: bool) -> np.ndarray:

@@ -74,16 +74,22 @@ from geo.overlap import (
 )
 from geo.parallel import map_in_threads, side_by_side
 from geo.pipeline import Analysis, Layer, require_rows
-from geo.schema import LIC_TYPES, RED_FLAGS, TENURE_CLASSES, ring_columns
-from geo.stats import concession_stats, overlap_groups, site_measures, totals
+from geo.schema import LIC_TYPES, TENURE_CLASSES, ring_columns
+from geo.stats import (
+    FLAG_COUNTS,
+    concession_stats,
+    overlap_groups,
+    percent,
+    site_measures,
+    totals,
+)
 
 __all__ = ["Basis", "ConcessionCache", "UnionCache", "filtered", "kept_rows", "prepare"]
 
 #: Pieces of overlap zones above which zones are rebuilt in two threads.
 _THREADED_PIECES = 2000
 #: Per-concession sums of the sites inside: the column of each site measure.
-_SUMS = {"workers": "workers_in", "mercury": "mercury_in", "armed": "armed_in",
-         "child_lab": "child_in"}
+_SUMS = {"workers": "workers_in", **FLAG_COUNTS}
 
 
 @dataclass(frozen=True)
@@ -443,7 +449,7 @@ def filtered(basis: Basis, filters: Filters | None) -> Analysis:
         radius_m=whole.radius_m,
     )
     table = _concession_table(basis, keep, inside, near, zone_conc, zones)
-    return Analysis(overlaps, table, _totals(basis, keep, overlaps.sites, union_areas))
+    return Analysis(overlaps, table, totals(overlaps, union_areas=union_areas))
 
 
 def _relations_kept(basis: Basis, keep: _Kept) -> tuple[_Pairs, _Pairs, pd.DataFrame]:
@@ -774,7 +780,7 @@ def _concession_table(basis: Basis, keep: _Kept, inside: _Pairs, near: _Pairs,
     counts = np.bincount(cells, minlength=n * width).reshape(n, width)
     taken = {
         "overlap_ha": overlap,
-        "overlap_pct": _percent(overlap, area if keep.all_conc else area[keep.conc_pos]),
+        "overlap_pct": percent(overlap, area if keep.all_conc else area[keep.conc_pos]),
         "sites_in": counts[:, 0],
         **{name: counts[:, k] for k, name in enumerate(names, start=1)},
     }
@@ -787,38 +793,3 @@ def _concession_table(basis: Basis, keep: _Kept, inside: _Pairs, near: _Pairs,
         same = same.take(keep.conc_pos).reset_index(drop=True)
     table = pd.concat([same, pd.DataFrame(taken, index=same.index)], axis=1)
     return table[list(whole.columns)]
-
-
-def _percent(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
-    """As :func:`geo.stats._percent`: the share (%) rounded to 4 decimals, 0 of nothing."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = 100.0 * part / np.where(whole > 0, whole, np.nan)
-    return np.round(np.where(np.isnan(share), 0.0, share), 4)
-
-
-def _totals(basis: Basis, keep: _Kept, sites: pd.DataFrame,
-            union_areas: dict[str, float]) -> dict[str, object]:
-    """:func:`geo.stats.totals` of the filtered analysis, with the union areas derived."""
-    measures = {name: values[keep.site_pos]
-                for name, values in basis.relations.measures.items()}
-    inside = sites["n_conc"].to_numpy() > 0
-    codes = sites["tenure"].cat.codes.to_numpy()
-    tenure = np.bincount(codes[codes >= 0], minlength=len(TENURE_CLASSES))
-    exploitation = codes == TENURE_CLASSES.index("exploitation")
-    result: dict[str, object] = {
-        "concessions": len(keep.conc_pos),
-        "sites": len(sites),
-        "sites_in": int(inside.sum()),
-        "sites_in_pct": (round(100.0 * float(inside.sum()) / len(sites), 2) if len(sites)
-                         else 0.0),
-        "concession_ha": float(union_areas["concession_ha"]),
-        "overlap_ha": float(union_areas["overlap_ha"]),
-        "site_ha": float(union_areas["site_ha"]),
-        "tenure": {str(name): int(count) for name, count in zip(TENURE_CLASSES, tenure,
-                                                                 strict=True)},
-        "workers_in": int(measures["workers"][inside].sum()),
-        "workers_in_exploitation": int(measures["workers"][exploitation].sum()),
-    }
-    for flag in RED_FLAGS:
-        result[_SUMS[flag]] = int(measures[flag][inside].sum())
-    return result
