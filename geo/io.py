@@ -49,6 +49,7 @@ import os
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, Literal
@@ -554,8 +555,8 @@ def _member_head(path: str, member: str) -> bytes:
     try:
         with zipfile.ZipFile(path) as opened, opened.open(member) as handle:
             return handle.read(_HEAD_SIZE)
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError,
-            KeyError, RuntimeError) as err:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError,
+            NotImplementedError, KeyError, RuntimeError) as err:
         raise LayerReadError(_(
             "The zip file is damaged or incomplete (perhaps cut off while downloading or "
             "uploading); zip or download it again and retry."
