@@ -24,17 +24,20 @@ from pathlib import Path
 from typing import NoReturn
 
 from geo.errors import GeoError, SchemaError
-from geo.export import summary, write_outputs
+from geo.export import OUTPUT_FILES, summary, write_analysis_files, write_overlap_files
 from geo.i18n import _
 from geo.io import read_layer
+from geo.parallel import side_by_side
 from geo.pipeline import (
     BUNDLED_SOURCES,
     Layer,
     analyse,
+    analysis_of,
     load_bundled,
     load_layer,
     load_pair,
     open_seeded_workspace,
+    overlaps_of,
     stored_layer,
 )
 from geo.schema import LayerKind
@@ -190,13 +193,17 @@ def _run_overlap(args: argparse.Namespace) -> int:
                                        sites_crs=args.sites_crs)
     else:
         raise SchemaError(_("Give a concession file and a site file, or --workspace PATH."))
-    analysis = analyse(concessions, sites, rings_km=rings, radius_m=args.radius_m)
+    overlaps = overlaps_of(concessions, sites, rings_km=rings, radius_m=args.radius_m)
+    # The zones and the site table are written while the statistics are computed.
+    written, analysis = side_by_side(lambda: write_overlap_files(overlaps, args.outdir),
+                                     lambda: analysis_of(overlaps))
     info = summary(
         analysis,
         sources={"concessions": concessions.source, "sites": sites.source},
         reports={"concessions": concessions.report, "sites": sites.report},
     )
-    for path in write_outputs(analysis, args.outdir, info):
+    written += write_analysis_files(analysis, args.outdir, info)
+    for path in sorted(written, key=lambda path: OUTPUT_FILES.index(path.name)):
         print(path)
     return 0
 

@@ -112,13 +112,13 @@ from geo.validate import (
     OUTLIER_MIN_KM,
     OUTLIER_SPREAD_FACTOR,
     ValidationReport,
-    _check_swapped_layer,
     _distance_detail,
     _distance_to_centre_km,
     _isolated,
     _issues,
     _renamed,
     _unique_ids,
+    check_swapped,
     core_bounds,
     validate_layer,
 )
@@ -722,7 +722,7 @@ def _merged_report(
         present = bounds[np.isfinite(bounds).all(axis=1)]
         total = shapely.box(present[:, 0].min(), present[:, 1].min(), present[:, 2].max(),
                             present[:, 3].max())
-        _check_swapped_layer(np.array([total]), reference)
+        check_swapped(np.array([total]), reference)
     far = _far_outside(client, clean, geoms, points)
     keep = np.ones(len(points), dtype=bool)
     far_issues = _issues("far_outside", far, points["id"].to_numpy(dtype=object),

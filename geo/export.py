@@ -19,8 +19,9 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,8 @@ import shapely
 from geo.errors import SchemaError
 from geo.i18n import N_, _
 from geo.measure import AREA_METHOD
+from geo.overlap import Overlaps
+from geo.parallel import map_in_threads
 from geo.pipeline import Analysis
 from geo.stats import group_stats, region_stats, year_stats
 from geo.validate import ValidationReport
@@ -54,6 +57,8 @@ EXPORT_FILES: dict[ExportFormat, tuple[str, str]] = {
 TABLE_FILES: dict[TableFormat, tuple[str, str]] = {
     "csv": EXPORT_FILES["csv"], "xlsx": EXPORT_FILES["xlsx"],
 }
+#: The files ``python -m geo overlap`` writes (:func:`write_outputs`), in this order.
+OUTPUT_FILES: tuple[str, ...] = ("zones.gpkg", "concessions.csv", "sites.csv", "summary.json")
 #: Shapefile field names are at most 10 characters.
 SHAPEFILE_NAMES: dict[str, str] = {
     "overlap_pct": "overlap_pc", "share_in_pct": "share_in_p", "qualification": "qualif",
@@ -143,27 +148,67 @@ def tables(analysis: Analysis) -> dict[str, pd.DataFrame]:
 
 
 def write_outputs(analysis: Analysis, outdir: str | Path, info: Mapping[str, object]) -> list[Path]:
-    """Write ``zones.gpkg``, ``concessions.csv``, ``sites.csv`` and ``summary.json``.
+    """Write :data:`OUTPUT_FILES`: ``zones.gpkg``, ``concessions.csv``, ``sites.csv`` and
+    ``summary.json`` (:func:`write_overlap_files` and :func:`write_analysis_files`).
+
+    Parameters
+    ----------
+    analysis : Analysis
+    outdir : str or Path
+        The folder, made if need be; files of the same names in it are replaced.
+    info : dict
+        The ``summary.json`` content (:func:`summary`).
+
+    Returns
+    -------
+    list of Path
+        The files written, in the order of :data:`OUTPUT_FILES`.
+    """
+    written = [*write_overlap_files(analysis.overlaps, outdir),
+               *write_analysis_files(analysis, outdir, info)]
+    return sorted(written, key=lambda path: OUTPUT_FILES.index(path.name))
+
+
+def write_overlap_files(overlaps: Overlaps, outdir: str | Path) -> list[Path]:
+    """Write ``zones.gpkg`` and ``sites.csv``, what needs the overlaps alone, side by side
+    (:func:`geo.parallel.map_in_threads`): they can be written while the statistics are
+    computed (see ``python -m geo overlap``).
 
     Returns
     -------
     list of Path
         The files written.
     """
+    out = _output_folder(outdir)
+    writers: list[tuple[Callable[[Path], None], Path]] = [
+        (partial(_write_zones, overlaps.zones), out / "zones.gpkg"),
+        (partial(_write_csv, overlaps.sites), out / "sites.csv"),
+    ]
+    return map_in_threads(_written, writers)
+
+
+def write_analysis_files(
+    analysis: Analysis, outdir: str | Path, info: Mapping[str, object]
+) -> list[Path]:
+    """Write ``concessions.csv`` and ``summary.json``, what needs the statistics.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    out = _output_folder(outdir)
+    writers: list[tuple[Callable[[Path], None], Path]] = [
+        (partial(_write_csv, analysis.concession_table), out / "concessions.csv"),
+        (partial(_write_json, info), out / "summary.json"),
+    ]
+    return [_written(writer) for writer in writers]
+
+
+def _output_folder(outdir: str | Path) -> Path:
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    zones_path = out / "zones.gpkg"
-    zones_path.unlink(missing_ok=True)
-    _writable_zones(analysis).to_file(zones_path, layer="zones", driver="GPKG")
-    written = [zones_path]
-    for name in ("concessions", "sites"):
-        path = out / f"{name}.csv"
-        table = analysis.concession_table if name == "concessions" else analysis.overlaps.sites
-        path.write_text(csv_text(table), encoding="utf-8")
-        written.append(path)
-    summary_path = out / "summary.json"
-    summary_path.write_text(json.dumps(info, indent=2, default=_json_default), encoding="utf-8")
-    return [*written, summary_path]
+    return out
 
 
 def tables_bytes(tables: Mapping[str, pd.DataFrame], fmt: TableFormat, note: str) -> bytes:
@@ -221,6 +266,29 @@ def export_bytes(
 # --- writers -----------------------------------------------------------------------------
 
 
+def _written(writer: tuple[Callable[[Path], None], Path]) -> Path:
+    """Run one writer of :func:`write_outputs` on its path; the path."""
+    write, path = writer
+    write(path)
+    return path
+
+
+def _write_zones(zones: gpd.GeoDataFrame, path: Path) -> None:
+    """The zones as the layer ``zones`` of a new GeoPackage at ``path``."""
+    path.unlink(missing_ok=True)
+    _writable_zones(zones).to_file(path, layer="zones", driver="GPKG")
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    """``table`` as CSV (:func:`csv_text`) at ``path``."""
+    path.write_text(csv_text(table), encoding="utf-8")
+
+
+def _write_json(info: Mapping[str, object], path: Path) -> None:
+    """``info`` as indented JSON at ``path``."""
+    path.write_text(json.dumps(info, indent=2, default=_json_default), encoding="utf-8")
+
+
 def _csv_zip(analysis: Analysis, info: Mapping[str, object]) -> bytes:
     return tables_bytes(tables(analysis), "csv", method_note(info))
 
@@ -230,7 +298,7 @@ def _xlsx(analysis: Analysis, info: Mapping[str, object]) -> bytes:
 
 
 def _geojson(analysis: Analysis, info: Mapping[str, object]) -> bytes:
-    collection = json.loads(_writable_zones(analysis).to_json(drop_id=True))
+    collection = json.loads(_writable_zones(analysis.overlaps.zones).to_json(drop_id=True))
     collection["method"] = method_note(info)
     return json.dumps(collection, default=_json_default).encode("utf-8")
 
@@ -263,9 +331,9 @@ def _shapefile_zip(analysis: Analysis, info: Mapping[str, object]) -> bytes:
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _writable_zones(analysis: Analysis) -> gpd.GeoDataFrame:
+def _writable_zones(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The zones with 2D geometries (Z and M dropped)."""
-    zones = analysis.overlaps.zones.copy()
+    zones = zones.copy()
     geometries = np.asarray(zones.geometry.values, dtype=object)
     if len(geometries) and shapely.get_coordinate_dimension(geometries).max() > 2:
         zones["geometry"] = shapely.force_2d(geometries)
@@ -284,7 +352,7 @@ def _spatial_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     site_points = gpd.GeoDataFrame(
         sites, geometry=gpd.points_from_xy(sites["lon"], sites["lat"]), crs=4326
     )
-    return {"zones": _writable_zones(analysis), "concessions": concessions, "sites": site_points}
+    return {"zones": _writable_zones(analysis.overlaps.zones), "concessions": concessions, "sites": site_points}
 
 
 def _shapefile_ready(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

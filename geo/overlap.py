@@ -37,8 +37,10 @@ Examples
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import partial
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -56,7 +58,7 @@ from geo.measure import (
     to_crs,
     utm_groups,
 )
-from geo.parallel import map_in_threads, side_by_side
+from geo.parallel import run_together
 from geo.regions import country_of
 from geo.schema import LIC_TYPES, SITE_RESULT_COLUMNS, TENURE_CLASSES, ZONE_COLUMNS
 from geo.validate import NO_GEOMETRY
@@ -186,32 +188,38 @@ def _overlaps_and_parts(
     conc_rank = conc_rank.to_numpy(dtype=int)
     conc_ids = concessions["conc_id"].astype(str).to_numpy()
 
-    contacts = _contact_pairs(conc_geoms, site_geoms)
-    inside = _choose_inside(contacts, conc_rank, conc_ids)
     footprints = _footprints(site_geoms, radius_m)
+    tree = known.tree if known is not None else shapely.STRtree(conc_geoms)
 
-    def zones_and_areas() -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray],
-                                   gpd.GeoDataFrame, np.ndarray, pd.DataFrame]:
-        found = _zone_pieces(conc_geoms, footprints)
-        areas = area_ha(conc_geoms) if known is None else known.area_ha
-        attributes = _site_attributes(sites, site_geoms, footprints)
-        return found, _zones_of(concessions, found[0], found[2]), areas, attributes
+    def areas() -> np.ndarray:
+        return area_ha(conc_geoms) if known is None else known.area_ha
 
-    def rings_of() -> tuple[pd.DataFrame, pd.DataFrame]:
-        return _ring_pairs(conc_geoms, site_geoms, inside, rings, known)
+    def zones() -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], gpd.GeoDataFrame]:
+        found = _zone_pieces(conc_geoms, footprints, tree)
+        return found, _zones_of(concessions, found[0], found[2])
 
-    ((piece_conc, piece_site, pieces), zones, areas, attributes), (near, nearest) = (
-        side_by_side(zones_and_areas, rings_of))
+    # Every step depends on the layers alone: they share the threads, the longest first.
+    zone_steps = _zone_steps(conc_geoms, site_geoms, rings, tree, known)
+    steps: list[Callable[[], Any]] = [
+        areas, zones, partial(_site_attributes, sites, site_geoms, footprints), *zone_steps,
+        partial(_contact_pairs, conc_geoms, site_geoms, tree),
+    ]
+    done = run_together(steps)
+    conc_areas, ((piece_conc, piece_site, pieces), zone_frame), attributes = done[:3]
+    candidates = _candidates_of(done[3:-1], len(site_geoms))
+    contacts = done[-1]
+    inside = _choose_inside(contacts, conc_rank, conc_ids)
+    near, nearest = _rings_beside(candidates, inside, rings)
     pairs = pd.concat([inside, near], ignore_index=True)[list(PAIR_COLUMNS)]
 
     with_area = concessions.copy()
-    with_area["area_ha"] = areas
+    with_area["area_ha"] = conc_areas
     site_table = _site_table(sites, site_geoms, footprints, inside, conc_rank, conc_ids,
                              nearest, attributes)
     overlaps = Overlaps(
         concessions=with_area,
         sites=site_table,
-        zones=zones,
+        zones=zone_frame,
         pairs=pairs,
         footprints=gpd.GeoSeries(footprints, crs=sites.crs),
         rings_km=rings,
@@ -273,14 +281,17 @@ def _inside_pairs(
     return _choose_inside(_contact_pairs(conc_geoms, site_geoms), conc_rank, conc_ids)
 
 
-def _contact_pairs(conc_geoms: np.ndarray, site_geoms: np.ndarray) -> pd.DataFrame:
+def _contact_pairs(
+    conc_geoms: np.ndarray, site_geoms: np.ndarray, tree: shapely.STRtree | None = None
+) -> pd.DataFrame:
     """(site, concession) pairs where the site is in the concession's interior
-    (``interior``) or is a point on its boundary only (``boundary``).
+    (``interior``) or is a point on its boundary only (``boundary``); ``tree`` is the
+    spatial index of ``conc_geoms`` when made already.
 
     Each row depends on its two geometries alone: the contacts of a subset of either layer
     are the matching rows of these (see :mod:`geo.subset`).
     """
-    tree = shapely.STRtree(conc_geoms)
+    tree = tree if tree is not None else shapely.STRtree(conc_geoms)
     site_pos, conc_pos = tree.query(site_geoms, predicate="intersects")
     conc_g, site_g = conc_geoms[conc_pos], site_geoms[site_pos]
     is_point = _is_point(site_g)
@@ -324,15 +335,16 @@ def _footprints(site_geoms: np.ndarray, radius_m: float | None) -> np.ndarray:
 
 
 def _zone_pieces(
-    conc_geoms: np.ndarray, footprints: np.ndarray
+    conc_geoms: np.ndarray, footprints: np.ndarray, tree: shapely.STRtree | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(concession position, site position, piece) of every intersection of a footprint
-    with a concession that has an area, in the order of the sites.
+    with a concession that has an area, in the order of the sites; ``tree`` is the spatial
+    index of ``conc_geoms`` when made already.
 
     Each piece depends on its two geometries alone (see :mod:`geo.subset`).
     """
     has = np.flatnonzero(shapely.is_geometry(footprints))
-    tree = shapely.STRtree(conc_geoms)
+    tree = tree if tree is not None else shapely.STRtree(conc_geoms)
     fp_pos, conc_pos = tree.query(footprints[has], predicate="intersects")
     pieces = shapely.intersection(conc_geoms[conc_pos], footprints[has][fp_pos])
     polygonal = shapely.get_type_id(pieces) >= 0
@@ -443,29 +455,79 @@ def _ring_pairs(
         the nearest concession, -1 when there is none) and ``dist_km`` (0 inside).
     """
     whole_tree = measured.tree if measured is not None else shapely.STRtree(conc_geoms)
+    return _rings_beside(_ring_candidates(conc_geoms, site_geoms, rings, whole_tree, measured),
+                         inside, rings)
 
-    def zone_pairs(group: tuple[int, np.ndarray]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        return _zone_ring_pairs(conc_geoms, site_geoms, group, rings, whole_tree, measured)
 
-    results = map_in_threads(zone_pairs, utm_groups(site_geoms))
-    found = [pairs for pairs, _chosen in results]
-    nearest = pd.DataFrame({"conc": -1, "dist_km": np.nan}, index=range(len(site_geoms)))
+class _Candidates(NamedTuple):
+    """What :func:`_ring_candidates` finds before the inside pairs are known: the pairs
+    within the outer ring and its search margin (``site``, ``conc``, ``dist_km``), and per
+    site position its nearest concession (``conc``, -1 for none; ``dist_km``)."""
+
+    pairs: pd.DataFrame
+    nearest: pd.DataFrame
+
+
+def _ring_candidates(
+    conc_geoms: np.ndarray,
+    site_geoms: np.ndarray,
+    rings: tuple[float, ...],
+    whole_tree: shapely.STRtree,
+    measured: ConcessionIndex | None = None,
+) -> _Candidates:
+    """The measured pairs of :func:`_ring_pairs`, the UTM zones spread over threads;
+    ``whole_tree`` is the spatial index of ``conc_geoms``."""
+    steps = _zone_steps(conc_geoms, site_geoms, rings, whole_tree, measured)
+    return _candidates_of(run_together(steps), len(site_geoms))
+
+
+def _zone_steps(
+    conc_geoms: np.ndarray,
+    site_geoms: np.ndarray,
+    rings: tuple[float, ...],
+    whole_tree: shapely.STRtree,
+    measured: ConcessionIndex | None,
+) -> list[Callable[[], tuple[pd.DataFrame, pd.DataFrame]]]:
+    """One :func:`_zone_ring_pairs` step per UTM zone of the sites, the largest first."""
+    groups = sorted(utm_groups(site_geoms), key=lambda group: -len(group[1]))
+    return [partial(_zone_ring_pairs, conc_geoms, site_geoms, group, rings, whole_tree,
+                    measured) for group in groups]
+
+
+def _candidates_of(
+    results: Sequence[tuple[pd.DataFrame, pd.DataFrame]], n_sites: int
+) -> _Candidates:
+    """The :class:`_Candidates` of ``n_sites`` sites from the results of :func:`_zone_steps`."""
+    conc = np.full(n_sites, -1)
+    dist_km = np.full(n_sites, np.nan)
     for _pairs, chosen in results:
-        s = chosen["site"].to_numpy()
-        nearest.loc[s, "conc"] = chosen["conc"].to_numpy()
-        nearest.loc[s, "dist_km"] = chosen["dist_km"].to_numpy()
+        conc[chosen["site"].to_numpy()] = chosen["conc"].to_numpy()
+        dist_km[chosen["site"].to_numpy()] = chosen["dist_km"].to_numpy()
+    found = [pairs for pairs, _chosen in results]
     candidates = pd.concat(found, ignore_index=True) if found else pd.DataFrame(
         {"site": pd.Series(dtype=int), "conc": pd.Series(dtype=int), "dist_km": []}
     )
-    closest = candidates.iloc[_first_per_site(candidates)].set_index("site")
-    known = nearest.loc[closest.index, "dist_km"]
-    closer = closest.index[(closest["dist_km"] < known) | known.isna()]
-    nearest.loc[closer, ["conc", "dist_km"]] = closest.loc[closer, ["conc", "dist_km"]]
-    first_inside = inside.drop_duplicates("site").set_index("site")["conc"]
-    nearest.loc[first_inside.index, "conc"] = first_inside
-    nearest.loc[first_inside.index, "dist_km"] = 0.0
+    return _Candidates(candidates, pd.DataFrame({"conc": conc, "dist_km": dist_km}))
 
-    keyed = candidates.merge(inside[["site", "conc"]], how="left", indicator=True)
+
+def _rings_beside(
+    candidates: _Candidates, inside: pd.DataFrame, rings: tuple[float, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`_ring_pairs` from its candidates and the inside pairs."""
+    pairs = candidates.pairs
+    conc = candidates.nearest["conc"].to_numpy(dtype=int, copy=True)
+    dist_km = candidates.nearest["dist_km"].to_numpy(dtype=float, copy=True)
+    closest = _first_per_site(pairs)
+    site, km = pairs["site"].to_numpy()[closest], pairs["dist_km"].to_numpy()[closest]
+    closer = (km < dist_km[site]) | np.isnan(dist_km[site])
+    conc[site[closer]] = pairs["conc"].to_numpy()[closest][closer]
+    dist_km[site[closer]] = km[closer]
+    first_inside = inside.drop_duplicates("site")
+    conc[first_inside["site"].to_numpy()] = first_inside["conc"].to_numpy()
+    dist_km[first_inside["site"].to_numpy()] = 0.0
+    nearest = pd.DataFrame({"conc": conc, "dist_km": dist_km})
+
+    keyed = pairs.merge(inside[["site", "conc"]], how="left", indicator=True)
     near = keyed[(keyed["_merge"] == "left_only") & (keyed["dist_km"] <= rings[-1])]
     ring = np.searchsorted(np.asarray(rings), near["dist_km"].to_numpy(), side="left") + 1
     near = near.assign(inside=False, ring=ring)[list(PAIR_COLUMNS)]
@@ -473,11 +535,19 @@ def _ring_pairs(
 
 
 def _first_per_site(pairs: pd.DataFrame) -> np.ndarray:
-    """Row of each site's nearest pair (equidistant: the concession first in the layer)."""
+    """Row of each site's nearest pair (equidistant: the concession first in the layer),
+    in the order of the sites."""
     site = pairs["site"].to_numpy()
-    order = np.lexsort((pairs["conc"].to_numpy(), pairs["dist_km"].to_numpy(), site))
-    ordered = site[order]
-    return order[np.r_[True, ordered[1:] != ordered[:-1]]] if len(order) else order
+    if len(site) == 0:
+        return np.zeros(0, dtype=int)
+    conc, km = pairs["conc"].to_numpy(), pairs["dist_km"].to_numpy()
+    best_km = np.full(site.max() + 1, np.inf)
+    np.minimum.at(best_km, site, km)
+    tied = np.flatnonzero(km == best_km[site])
+    first_conc = np.full(len(best_km), np.iinfo(np.int64).max)
+    np.minimum.at(first_conc, site[tied], conc[tied])
+    rows = tied[conc[tied] == first_conc[site[tied]]]
+    return rows[np.argsort(site[rows], kind="stable")]
 
 
 def _zone_ring_pairs(

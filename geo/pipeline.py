@@ -32,7 +32,7 @@ from geo.parallel import side_by_side
 from geo.schema import REPORT_COLUMNS, LayerKind, guess_mapping, known_source, normalise
 from geo.stats import concession_stats, totals
 from geo.store import Workspace, open_workspace
-from geo.validate import ValidationReport, core_bounds, validate_layer
+from geo.validate import ValidationReport, check_swapped, core_bounds, validate_layer
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 #: The bundled default workspace: real eastern DR Congo data (see data/README.md).
@@ -146,20 +146,22 @@ def load_pair(
     concessions_crs: str | int | None = None,
     sites_crs: str | int | None = None,
 ) -> tuple[Layer, Layer]:
-    """:func:`load_layer` of a concession file and a site file, the site file read while
-    the concessions are validated; the sites are then checked against the concessions'
-    extent (swapped latitude/longitude, see :func:`geo.validate.validate_layer`).
+    """:func:`load_layer` of a concession file and a site file, the sites read and
+    validated in a second thread while the concessions are loaded; the sites are then
+    checked against the concessions' extent (swapped latitude/longitude, see
+    :func:`geo.validate.check_swapped`).
 
     Raises
     ------
     GeoError
         Any reason either file cannot be used (the concessions' reason first).
     """
-    conc, site_read = side_by_side(
+    conc, site = side_by_side(
         lambda: load_layer(concessions, "concessions", crs=concessions_crs),
-        lambda: _read_normalised(sites, "sites", crs=sites_crs),
+        lambda: load_layer(sites, "sites", crs=sites_crs),
     )
-    return conc, _validated(site_read, reference_bounds=core_bounds(conc.data))
+    check_swapped(site.data, core_bounds(conc.data))
+    return conc, site
 
 
 @dataclass(frozen=True)
@@ -253,11 +255,34 @@ def analyse(
     GeometryError
         The filters leave no concession or no site.
     """
+    return analysis_of(overlaps_of(concessions, sites, rings_km=rings_km, radius_m=radius_m,
+                                   filters=filters))
+
+
+def overlaps_of(
+    concessions: Layer,
+    sites: Layer,
+    *,
+    rings_km: tuple[float, ...] = DEFAULT_RINGS_KM,
+    radius_m: float | None = None,
+    filters: Filters | None = None,
+) -> Overlaps:
+    """The overlaps of :func:`analyse`, before its statistics.
+
+    Raises
+    ------
+    GeometryError
+        The filters leave no concession or no site.
+    """
     conc, site = concessions.data, sites.data
     if filters is not None and filters.active:
         conc, site = filter_concessions(conc, filters), filter_sites(site, filters)
     require_rows(len(conc), len(site))
-    overlaps = compute_overlaps(conc, site, rings_km=rings_km, radius_m=radius_m)
+    return compute_overlaps(conc, site, rings_km=rings_km, radius_m=radius_m)
+
+
+def analysis_of(overlaps: Overlaps) -> Analysis:
+    """The per-concession table and the headline totals of some overlaps."""
     return Analysis(overlaps, concession_stats(overlaps), totals(overlaps))
 
 

@@ -38,18 +38,28 @@ def country_of(lon: np.ndarray | list[float], lat: np.ndarray | list[float]) -> 
     ndarray of object
         Country names; ``None`` where no country is near (open sea, missing position).
     """
-    points = shapely.points(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
-    layer = countries()
-    names = layer["name"].to_numpy()
-    result = np.full(len(points), None, dtype=object)
-    tree = shapely.STRtree(np.asarray(layer.geometry.values, dtype=object))
-    valid = np.flatnonzero(shapely.is_geometry(points) & ~shapely.is_empty(points))
-    inside_pt, inside_country = tree.query(points[valid], predicate="within")
-    result[valid[inside_pt]] = names[inside_country]
-    rest = valid[np.isin(valid, valid[inside_pt], invert=True)]
+    x, y = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    names = countries()["name"].to_numpy()
+    shapes, tree = _prepared_countries()
+    result = np.full(len(x), None, dtype=object)
+    valid = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    points = shapely.points(x[valid], y[valid])
+    point, country = tree.query(points)
+    within = shapely.contains_xy(shapes[country], x[valid][point], y[valid][point])
+    result[valid[point[within]]] = names[country[within]]
+    rest = valid[np.isin(np.arange(len(valid)), point[within], invert=True)]
     if len(rest):
         pt, country = tree.query_nearest(
-            points[rest], max_distance=_COAST_TOLERANCE_DEG, all_matches=False
+            shapely.points(x[rest], y[rest]), max_distance=_COAST_TOLERANCE_DEG,
+            all_matches=False,
         )
         result[rest[pt]] = names[country]
     return result
+
+
+@lru_cache(maxsize=1)
+def _prepared_countries() -> tuple[np.ndarray, shapely.STRtree]:
+    """The countries' geometries, prepared for fast point tests, and their spatial index."""
+    shapes = np.asarray(countries().geometry.values, dtype=object).copy()
+    shapely.prepare(shapes)
+    return shapes, shapely.STRtree(shapes)

@@ -31,6 +31,7 @@ import shapely
 
 from geo.measure import area_ha
 from geo.overlap import Overlaps, union_per_group
+from geo.parallel import map_in_threads
 from geo.schema import (
     GROUP_STAT_COLUMNS,
     RED_FLAGS,
@@ -205,16 +206,7 @@ def totals(
     measures = site_measures(overlaps)
     inside = sites["n_conc"].to_numpy() > 0
     if union_areas is None:
-        union_areas = {
-            name: union_ha(geoms, _known_areas(table, len(geoms)))
-            for name, geoms, table in (
-                ("concession_ha", np.asarray(overlaps.concessions.geometry.values, dtype=object),
-                 overlaps.concessions),
-                ("overlap_ha", np.asarray(overlaps.zones.geometry.values, dtype=object),
-                 overlaps.zones),
-                ("site_ha", _footprints_of(overlaps), sites),
-            )
-        }
+        union_areas = union_totals(overlaps)
     tenure = sites["tenure"].value_counts().reindex(TENURE_CLASSES, fill_value=0)
     exploitation = (sites["tenure"] == "exploitation").to_numpy()
     result: dict[str, object] = {
@@ -232,6 +224,37 @@ def totals(
     for flag, column in FLAG_COUNTS.items():
         result[column] = int(measures.loc[inside, flag].sum())
     return result
+
+
+def union_totals(overlaps: Overlaps) -> dict[str, float]:
+    """Areas (ha) of the unions of the concessions, the zones and the site footprints,
+    measured side by side (:func:`geo.parallel.map_in_threads`).
+
+    Returns
+    -------
+    dict
+        ``concession_ha``, ``overlap_ha`` and ``site_ha``, as :func:`union_ha` gives them.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import Point, box
+    >>> from geo.overlap import compute_overlaps
+    >>> conc = gpd.GeoDataFrame({"conc_id": ["A", "B"], "holder": ["H", "H"],
+    ...                          "lic_type": ["exploration", "exploration"]}, crs=4326,
+    ...                         geometry=[box(0, 0, 0.2, 0.1), box(0.1, 0, 0.3, 0.1)])
+    >>> sites = gpd.GeoDataFrame({"site_id": ["s1"], "workers": [40]},
+    ...                          geometry=[Point(0.15, 0.05)], crs=4326)
+    >>> round(union_totals(compute_overlaps(conc, sites))["concession_ha"])  # shared land once
+    36927
+    """
+    layers = {
+        "concession_ha": (_geometries(overlaps.concessions), overlaps.concessions),
+        "overlap_ha": (_geometries(overlaps.zones), overlaps.zones),
+        "site_ha": (_footprints_of(overlaps), overlaps.sites),
+    }
+    areas = map_in_threads(_union_ha_of, layers.values())
+    return dict(zip(layers, areas, strict=True))
 
 
 def sites_of_concession(overlaps: Overlaps, conc_id: str) -> pd.DataFrame:
@@ -381,6 +404,16 @@ def _known_areas(table: pd.DataFrame, n: int) -> np.ndarray | None:
     if "area_ha" not in table or len(table) != n:
         return None
     return table["area_ha"].to_numpy(dtype=float)
+
+
+def _geometries(layer: gpd.GeoDataFrame) -> np.ndarray:
+    return np.asarray(layer.geometry.values, dtype=object)
+
+
+def _union_ha_of(layer: tuple[np.ndarray, pd.DataFrame]) -> float:
+    """:func:`union_ha` of some geometries, with the ``area_ha`` of their table's rows."""
+    geoms, table = layer
+    return union_ha(geoms, _known_areas(table, len(geoms)))
 
 
 def _footprints_of(overlaps: Overlaps) -> np.ndarray:

@@ -46,7 +46,6 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import psycopg
 import shapely
 
 from geo.errors import GeoError
@@ -560,6 +559,8 @@ class PostGISWorkspace(Workspace):
         self._url = url
         self._schema = schema
         self.identity = f"postgis:{_redacted(url)}/{schema}"
+        import psycopg  # noqa: PLC0415  (only a PostGIS workspace needs the driver)
+
         try:
             with self._connect() as connection, connection.transaction():
                 connection.execute("SELECT pg_advisory_xact_lock(hashtext('geo_workspace'))")
@@ -574,6 +575,8 @@ class PostGISWorkspace(Workspace):
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
+        import psycopg  # noqa: PLC0415  (imported once by __init__; cheap here)
+
         connection = psycopg.connect(self._url, autocommit=True,
                                            options=f"-c search_path={self._schema},public")
         try:

@@ -121,8 +121,8 @@ def validate_layer(
     kind : {"concessions", "sites"}
         Concessions must be polygons; sites may be points or polygons.
     reference_bounds : tuple, optional
-        ``(minx, miny, maxx, maxy)`` of the other layer: a layer that misses it while its
-        swapped coordinates meet it is refused as swapped latitude/longitude.
+        ``(minx, miny, maxx, maxy)`` of the other layer: the usable features are checked
+        against it last, with :func:`check_swapped`.
 
     Returns
     -------
@@ -149,7 +149,6 @@ def validate_layer(
 
     keep = ~empty
     keep &= _check_range(geoms, keep, ids, found)
-    _check_swapped_layer(geoms[keep], reference_bounds)
 
     crossing = keep & _crosses_antimeridian(geoms)
     found.append(_issues("crosses_antimeridian", crossing, ids, _span_detail(geoms, crossing)))
@@ -192,6 +191,8 @@ def validate_layer(
             else _("No usable sites are left in the file.")
         )
         raise GeometryError(f"{message} {detail}")
+    if reference_bounds is not None:
+        check_swapped(clean, reference_bounds)
     return clean, report
 
 
@@ -281,11 +282,41 @@ def _span_detail(geoms: np.ndarray, crossing: np.ndarray) -> np.ndarray:
     return detail
 
 
-def _check_swapped_layer(
-    geoms: np.ndarray, reference_bounds: tuple[float, float, float, float] | None
+def check_swapped(
+    layer: gpd.GeoDataFrame | np.ndarray,
+    reference_bounds: tuple[float, float, float, float],
 ) -> None:
-    """Refuse a layer that misses the reference extent unless its coordinates are swapped."""
-    if reference_bounds is None or len(geoms) == 0:
+    """Refuse a layer that misses the other layer's extent while its swapped coordinates
+    meet it: latitude and longitude read the wrong way round.
+
+    :func:`validate_layer` runs it last when given ``reference_bounds``; a caller that
+    validates two layers at once runs it on the validated layer when the other's extent is
+    known.
+
+    Parameters
+    ----------
+    layer : GeoDataFrame or ndarray of geometries
+        A validated layer in EPSG:4326, or its geometries.
+    reference_bounds : tuple
+        ``(minx, miny, maxx, maxy)`` of the other layer (see :func:`core_bounds`).
+
+    Raises
+    ------
+    CRSError
+        The layer's latitude and longitude look swapped.
+
+    Examples
+    --------
+    >>> from shapely import box
+    >>> check_swapped(np.array([box(28, -3, 28.1, -2.9)]), (27, -4, 30, -1))  # on it
+    >>> check_swapped(np.array([box(-3, 28, -2.9, 28.1)]), (27, -4, 30, -1))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geo.errors.CRSError: The layer's latitude and longitude look swapped: ...
+    """
+    geoms = (np.asarray(layer.geometry.values, dtype=object)
+             if isinstance(layer, gpd.GeoDataFrame) else layer)
+    if len(geoms) == 0:
         return
     reference = shapely.box(*reference_bounds)
     bounds = shapely.total_bounds(geoms)

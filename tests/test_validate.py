@@ -11,7 +11,7 @@ from shapely import LineString, MultiPolygon, Point, Polygon, box
 
 from geo.errors import CRSError, GeometryError
 from geo.schema import REPORT_COLUMNS, normalise_concessions
-from geo.validate import validate_layer
+from geo.validate import check_swapped, validate_layer
 
 GEOD = pyproj.Geod(ellps="WGS84")
 CAMI = "data/drc/cami_titles_2016.geojson"
@@ -154,6 +154,16 @@ def test_swapped_layer_against_reference_bounds_is_refused():
     assert len(clean) == 3
     with pytest.raises(CRSError, match="latitude and longitude look swapped"):
         validate_layer(raw, "sites", reference_bounds=DRC_BOUNDS)
+
+
+def test_check_swapped_takes_a_layer_or_its_geometries():
+    points = [Point(-2.0, 28.0), Point(-2.5, 28.7), Point(-1.2, 29.1)]
+    raw = layer(["a", "b", "c"], points, kind="sites")
+    for given in (raw, np.asarray(raw.geometry.values, dtype=object)):
+        with pytest.raises(CRSError, match="latitude and longitude look swapped"):
+            check_swapped(given, DRC_BOUNDS)
+    check_swapped(raw, (-3.0, 27.0, -1.0, 30.0))  # on that extent as read: not swapped
+    check_swapped(raw.iloc[:0], DRC_BOUNDS)  # nothing to check
 
 
 def test_layer_on_the_reference_is_not_called_swapped():
