@@ -60,8 +60,10 @@ def area_ha(geoms: Sequence[object] | np.ndarray) -> np.ndarray:
     ``geography`` and ``pyproj.Geod`` take it) is the geodesic between its vertices, not the
     straight line of the projection. The area between the two is integrated with
     Simpson's rule on the geodesic's midpoint (edges over 50 km: the shoelace formula over
-    geodesic points at most 2 km apart), all edges of all geometries at once. The result
-    agrees with ``pyproj.Geod(ellps="WGS84").geometry_area_perimeter`` within 1e-7 relative.
+    geodesic points at most 2 km apart), all edges of all geometries at once. A polygon of
+    one ring is measured as it is (reversing it only changes the sign); the others are
+    oriented first, so holes subtract. The result agrees with
+    ``pyproj.Geod(ellps="WGS84").geometry_area_perimeter`` within 1e-7 relative.
 
     Parameters
     ----------
@@ -72,16 +74,28 @@ def area_ha(geoms: Sequence[object] | np.ndarray) -> np.ndarray:
     -------
     ndarray of float
     """
-    oriented: np.ndarray = shapely.orient_polygons(np.asarray(geoms, dtype=object))
-    edges = _ring_edges(oriented)
-    areas = np.bincount(edges.owner, weights=_shoelace_m2(edges), minlength=len(oriented))
-    owner, correction = _edge_bulge_m2(edges)
-    areas += np.bincount(owner, weights=correction, minlength=len(areas))
+    geoms = np.asarray(geoms, dtype=object)
+    areas = np.zeros(len(geoms))
+    # A polygon of one ring needs no orienting: its signed area only changes sign.
+    single = shapely.get_type_id(geoms) == 3
+    single[single] = shapely.get_num_interior_rings(geoms[single]) == 0
+    if single.any():
+        areas[single] = np.abs(_signed_area_m2(_single_ring_edges(geoms[single])))
+    if not single.all():
+        others = shapely.orient_polygons(geoms[~single])
+        areas[~single] = _signed_area_m2(_ring_edges(others))
     return areas / _SQ_M_PER_HA
 
 
+def _signed_area_m2(edges: _Edges) -> np.ndarray:
+    """Per geometry, the sum of its edges' shoelace terms and bulges (m2)."""
+    areas = np.bincount(edges.owner, weights=_shoelace_m2(edges), minlength=edges.n_geoms)
+    owner, correction = _edge_bulge_m2(edges)
+    return areas + np.bincount(owner, weights=correction, minlength=edges.n_geoms)
+
+
 class _Edges(NamedTuple):
-    """Every ring edge of some geometries: ends in lon/lat and in :data:`AREA_CRS`, the
+    """Every ring edge of ``n_geoms`` geometries: ends in lon/lat and in :data:`AREA_CRS`, the
     position of the geometry it belongs to, and the projected first vertex of its ring."""
 
     start: np.ndarray
@@ -90,6 +104,7 @@ class _Edges(NamedTuple):
     p_end: np.ndarray
     owner: np.ndarray
     origin: np.ndarray
+    n_geoms: int
 
 
 def _ring_edges(geoms: np.ndarray) -> _Edges:
@@ -101,14 +116,28 @@ def _ring_edges(geoms: np.ndarray) -> _Edges:
         part_owner = np.concatenate([part_owner[~nested], part_owner[nested][inner_owner]])
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, vertex_ring = shapely.get_coordinates(rings, return_index=True)
+    return _edges_of(coords, vertex_ring, part_owner[ring_part], len(geoms))
+
+
+def _single_ring_edges(polygons: np.ndarray) -> _Edges:
+    """The edges of polygons that have one ring each (no hole, no other part)."""
+    coords, vertex_ring = shapely.get_coordinates(polygons, return_index=True)
+    return _edges_of(coords, vertex_ring, np.arange(len(polygons)), len(polygons))
+
+
+def _edges_of(
+    coords: np.ndarray, vertex_ring: np.ndarray, ring_owner: np.ndarray, n_geoms: int
+) -> _Edges:
+    """The :class:`_Edges` of rings given by their vertices ``coords`` (each ring closed,
+    rings one after the other), each vertex's ring and each ring's geometry."""
     projected = np.column_stack(_TO_AREA.transform(coords[:, 0], coords[:, 1]))
     ring_start = np.searchsorted(vertex_ring, vertex_ring)
     same_ring = vertex_ring[1:] == vertex_ring[:-1]
     return _Edges(
         start=coords[:-1][same_ring], end=coords[1:][same_ring],
         p_start=projected[:-1][same_ring], p_end=projected[1:][same_ring],
-        owner=part_owner[ring_part[vertex_ring[:-1][same_ring]]],
-        origin=projected[ring_start[:-1][same_ring]],
+        owner=ring_owner[vertex_ring[:-1][same_ring]],
+        origin=projected[ring_start[:-1][same_ring]], n_geoms=n_geoms,
     )
 
 
@@ -142,7 +171,8 @@ def _edge_bulge_m2(edges: _Edges) -> tuple[np.ndarray, np.ndarray]:
         bulge[rows] = _dense_bulge_m2(
             start[rows], azimuth[rows], distance[rows], p_start[rows], int(count)
         )
-    # Rings are oriented (exteriors counter-clockwise): a bulge to the left cuts area.
+    # Counter-clockwise (an oriented exterior), a bulge to the left cuts area; clockwise,
+    # the sign of everything turns.
     return owner, bulge
 
 

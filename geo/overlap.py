@@ -58,7 +58,7 @@ from geo.measure import (
     to_crs,
     utm_groups,
 )
-from geo.parallel import run_together
+from geo.parallel import map_in_threads, run_together
 from geo.regions import country_of
 from geo.schema import LIC_TYPES, SITE_RESULT_COLUMNS, TENURE_CLASSES, ZONE_COLUMNS
 from geo.validate import NO_GEOMETRY
@@ -265,13 +265,17 @@ def _check_layers(concessions: gpd.GeoDataFrame, sites: gpd.GeoDataFrame) -> Non
             )
     if "site_id" not in sites:
         raise SchemaError(_("The sites have no 'site_id' column; normalise first."))
-    conc_types = concessions.geometry.geom_type
-    if not conc_types.isin(["Polygon", "MultiPolygon"]).all():
+    conc_types = shapely.get_type_id(np.asarray(concessions.geometry.values, dtype=object))
+    if not np.isin(conc_types, (3, 6)).all():  # Polygon, MultiPolygon
         raise GeometryError(_("Concessions must be polygons; validate the layer first."))
-    if not (concessions.geometry.is_valid.all() and sites.geometry.is_valid.all()):
+    if not all(map_in_threads(_all_valid, (concessions, sites))):
         raise GeometryError(
             _("The layers hold invalid geometry; validate (repair) them first.")
         )
+
+
+def _all_valid(layer: gpd.GeoDataFrame) -> bool:
+    return bool(shapely.is_valid(np.asarray(layer.geometry.values, dtype=object)).all())
 
 
 def _inside_pairs(

@@ -118,6 +118,24 @@ def test_non_polygons_and_missing_measure_zero():
     assert areas[4] > 0
 
 
+def test_mixed_kinds_and_orientations_match_geod():
+    """Polygons of one ring (either orientation, short and very long edges), polygons with
+    holes and multipolygons, in one array: each as pyproj.Geod measures it alone."""
+    small = box(28.0, -2.0, 28.3, -1.7)
+    large = box(20.0, 5.0, 22.0, 7.0)  # edges over 200 km
+    holed = Polygon(box(10, 40, 10.5, 40.4).exterior.coords,
+                    [box(10.1, 40.1, 10.2, 40.2).exterior.coords])
+    multi = shapely.MultiPolygon([shapely.reverse(box(-60, -10, -59.9, -9.9)),
+                                  box(-59, -10, -58.8, -9.7)])
+    geoms = [small, shapely.reverse(large), holed, Point(1, 1), multi, shapely.reverse(small),
+             large]
+    together = area_ha(geoms)
+    alone = [area_ha([g])[0] for g in geoms]
+    np.testing.assert_allclose(together, alone, rtol=1e-12)
+    for geom, area in zip(geoms, together, strict=True):
+        assert area == pytest.approx(geod_ha(geom), rel=1e-7, abs=1e-9)
+
+
 def test_vectorised_matches_one_by_one():
     geoms = [box(x, y, x + 0.2, y + 0.1) for x, y in [(28, -2), (0, 50), (-70, -15)]]
     together = area_ha(geoms)
