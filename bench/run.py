@@ -1,7 +1,7 @@
 """One benchmark run: the engine, the floor and PostGIS on the same synthetic layers.
 
 ``python bench/run.py --size 2k|20k|100k [--data DIR] [--no-postgis] [--no-engine] [--map
-[--no-reruns] [--no-browser]] [--results FILE]``
+[--no-reruns] [--no-browser]] [--repeat N] [--results FILE]``
 
 Generates the layers (``bench/generate.py``) into ``DIR/<size>`` unless they are there, then
 
@@ -16,6 +16,7 @@ Generates the layers (``bench/generate.py``) into ``DIR/<size>`` unless they are
     change and a 10,000-site upload (Streamlit's AppTest), the time to the first drawn map
     in headless Chromium, and a screenshot of the Map page (``bench/map_<size>.png``),
 
+(a)-(c) run ``--repeat`` times (default 3), interleaved, and report the median wall time;
 checks that the three agree on every concession's overlap area within 0.01%, and appends a
 section to ``bench/RESULTS.md``. Wall time and peak RSS of (a) and (b) come from
 ``/usr/bin/time`` (or ``getrusage(RUSAGE_CHILDREN)`` when it is missing).
@@ -297,6 +298,15 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _median_row(label: str, measured: list[dict[str, float]]) -> dict[str, object]:
+    """One row of the timing table: the median wall time of the runs, every run's wall
+    time, and the largest peak memory."""
+    walls = [m["wall_s"] for m in measured]
+    return {"method": label, "wall_s": float(np.median(walls)),
+            "peak_mib": max(m["peak_mib"] for m in measured),
+            "runs_s": " / ".join(f"{w:.2f}" for w in walls)}
+
+
 def report(size: str, info: dict[str, object], timings: pd.DataFrame, agree: pd.DataFrame,
            lines: list[str], board: dict[str, object] | None, extra: list[str]) -> str:
     spec = info["machine"]
@@ -329,6 +339,8 @@ def main() -> None:
     parser.add_argument("--no-browser", action="store_true",
                         help="with --map: skip Chromium (drawing time, screenshot)")
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each method, interleaved; the table shows medians")
     args = parser.parse_args()
 
     folder = args.data / args.size
@@ -338,36 +350,42 @@ def main() -> None:
                         "--out", str(folder)], check=True)
     work = Path(tempfile.mkdtemp(prefix=f"bench-{args.size}-"))
     results: dict[str, pd.Series] = {}
-    rows = []
+    runs: dict[str, list[dict[str, float]]] = {}
     extra: list[str] = []
-    if not args.no_engine:
-        stats, results["engine"] = engine(conc, sites, work)
-        rows.append({"method": "engine (python -m geo overlap)", **stats})
-        print("engine", stats, file=sys.stderr)
-        stats, results["engine, one thread"] = engine(conc, sites, work, threads=1)
-        rows.append({"method": "engine, one thread (GEO_THREADS=1)", **stats})
-        print("engine, one thread", stats, file=sys.stderr)
-    stats, results["floor"] = floor(conc, sites, work)
-    rows.append({"method": "floor (bench/floor.py)", **stats})
-    print("floor", stats, file=sys.stderr)
-    extra.append(f"Floor stages: {(work / 'floor.log').read_text().strip()}")
-    if not args.no_postgis:
-        with postgis_server() as url:
+    methods = {
+        "engine (python -m geo overlap)": ("engine", lambda: engine(conc, sites, work)),
+        "engine, one thread (GEO_THREADS=1)": (
+            "engine, one thread", lambda: engine(conc, sites, work, threads=1)),
+        "floor (bench/floor.py)": ("floor", lambda: floor(conc, sites, work)),
+    }
+    if args.no_engine:
+        methods = {k: v for k, v in methods.items() if not k.startswith("engine")}
+    with ExitStack() as stack:
+        url = None if args.no_postgis else stack.enter_context(postgis_server())
+        versions = ""
+        for attempt in range(args.repeat):  # interleaved, so a slow spell hits every method
+            for label, (name, run) in methods.items():
+                stats, results[name] = run()
+                runs.setdefault(label, []).append(stats)
+                print(name, attempt + 1, stats, file=sys.stderr)
             if url is not None:
                 stats, results["postgis"], versions = postgis(url, conc, sites)
-                print("postgis", stats, file=sys.stderr)
-                rows.append({"method": "PostGIS (load+make_valid+index+query)",
-                             "wall_s": stats["wall_s"],
-                             "peak_mib": stats["backend_peak_mib"]})
-                extra.append("PostGIS stages: " + ", ".join(
-                    f"{k}={v:.2f}" for k, v in stats.items()) + f" ({versions}; peak is the "
-                    "backend's VmHWM, parallel workers not included)")
+                runs.setdefault("PostGIS (load+make_valid+index+query)", []).append(
+                    {**stats, "peak_mib": stats["backend_peak_mib"]})
+                print("postgis", attempt + 1, stats, file=sys.stderr)
+    rows = [_median_row(label, measured) for label, measured in runs.items()]
+    extra.append(f"Floor stages (last run): {(work / 'floor.log').read_text().strip()}")
+    if versions:
+        stages = runs["PostGIS (load+make_valid+index+query)"][-1]
+        extra.append("PostGIS stages (last run): " + ", ".join(
+            f"{k}={v:.2f}" for k, v in stages.items() if k != "peak_mib")
+            + f" ({versions}; peak is the backend's VmHWM, parallel workers not included)")
     timings = pd.DataFrame(rows)
     if "engine" in results:
         engine_wall = timings.loc[0, "wall_s"]
         timings["x_engine"] = engine_wall / timings["wall_s"]
         floor_row = timings[timings["method"].str.startswith("floor")].iloc[0]
-        extra.append(f"engine / floor: {engine_wall / floor_row['wall_s']:.2f}x wall, "
+        extra.append(f"engine / floor (medians): {engine_wall / floor_row['wall_s']:.2f}x wall, "
                      f"{timings.loc[0, 'peak_mib'] / floor_row['peak_mib']:.2f}x peak memory "
                      f"(one thread: {timings.loc[1, 'wall_s'] / floor_row['wall_s']:.2f}x "
                      "wall; the floor runs on one thread)")
