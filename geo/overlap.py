@@ -70,6 +70,9 @@ _TENURE_OF_LIC = {lic: (lic if lic != "other" else "other_title") for lic in LIC
 _RANK_OF_LIC = {lic: rank for rank, lic in enumerate(LIC_TYPES)}
 #: Nearest-point candidates are searched this much beyond the outer ring (UTM scale margin).
 _SEARCH_MARGIN = 1.02
+#: The UTM scale factor stays below this within 8 degrees of longitude of a zone's central
+#: meridian, far beyond a site's zone and its outer ring.
+_MAX_UTM_SCALE = 1.01
 
 #: Columns of :attr:`Overlaps.pairs`: one row per (site, concession) relation.
 PAIR_COLUMNS: tuple[str, ...] = ("site", "conc", "inside", "dist_km", "ring")
@@ -578,6 +581,11 @@ def _zone_ring_pairs(
                                                  outer_m, whole_tree, measured)
     tree = shapely.STRtree(local_geoms)
     s, c = tree.query(_grown_boxes(local_sites, outer_m * _SEARCH_MARGIN))
+    # Boxes farther apart than the search reach (in the plane, at any scale factor a site's
+    # zone has) hold no pair within it: only the others are measured.
+    gap = _box_gaps(shapely.bounds(local_sites)[s], shapely.bounds(local_geoms)[c])
+    reach = gap <= outer_m * _SEARCH_MARGIN * _MAX_UTM_SCALE
+    s, c = s[reach], c[reach]
     km = nearest_points_km(local_sites[s], local_geoms[c], epsg)
     close = km <= rings[-1] * _SEARCH_MARGIN
     s, c, km = s[close], c[close], km[close]
@@ -591,6 +599,13 @@ def _zone_ring_pairs(
     # Equidistant concessions: the first in the layer.
     picked = pd.DataFrame({"site": rows[s], "conc": conc_index[c], "dist_km": km})
     return found, picked.iloc[_first_per_site(picked)]
+
+
+def _box_gaps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between the boxes of pairs, given as rows of ``shapely.bounds``."""
+    dx = np.maximum(np.maximum(a[:, 0] - b[:, 2], b[:, 0] - a[:, 2]), 0.0)
+    dy = np.maximum(np.maximum(a[:, 1] - b[:, 3], b[:, 1] - a[:, 3]), 0.0)
+    return np.hypot(dx, dy)
 
 
 def _grown_boxes(geoms: np.ndarray, margin: float) -> np.ndarray:
