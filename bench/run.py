@@ -134,12 +134,34 @@ def engine(conc: Path, sites: Path, work: Path,
     return stats, table.set_index("conc_id")["overlap_ha"]
 
 
-def floor(conc: Path, sites: Path, work: Path) -> tuple[dict[str, float], pd.Series]:
-    out = work / "floor.csv"
-    stats = measured([PYTHON, str(BENCH / "floor.py"), str(conc), str(sites), str(out)],
-                     work / "floor.log")
+def floor(conc: Path, sites: Path, work: Path,
+          rings: str | None = None) -> tuple[dict[str, float], pd.Series]:
+    """``bench/floor.py``; with ``rings`` (``1,5,10``), its proximity rings too."""
+    name = "floor" if rings is None else "floor-rings"
+    out = work / f"{name}.csv"
+    stats = measured([PYTHON, str(BENCH / "floor.py"), str(conc), str(sites), str(out),
+                      *([] if rings is None else ["--rings", rings])], work / f"{name}.log")
     table = pd.read_csv(out, dtype={"conc_id": str})
     return stats, table.set_index("conc_id")["overlap_ha"]
+
+
+def ring_agreement(work: Path) -> str:
+    """How the floor's rings (``floor-rings.csv``) agree with the engine's outputs."""
+    engine_table = pd.read_csv(work / "engine" / "concessions.csv", dtype={"conc_id": str})
+    floor_table = pd.read_csv(work / "floor-rings.csv", dtype={"conc_id": str})
+    columns = [c for c in floor_table.columns if c.startswith("sites_")]
+    merged = engine_table.merge(floor_table, on="conc_id", suffixes=("", "_floor"))
+    differ = sum((merged[c] != merged[f"{c}_floor"]).sum() for c in columns)
+    equal = int((~np.any([merged[c] != merged[f"{c}_floor"] for c in columns], axis=0)).sum())
+    engine_sites = pd.read_csv(work / "engine" / "sites.csv", dtype={"site_id": str})
+    floor_sites = pd.read_csv(work / "floor-rings.sites.csv", dtype={"site_id": str})
+    both = engine_sites.merge(floor_sites, on="site_id", suffixes=("", "_floor")).dropna(
+        subset=["dist_km_floor"])
+    gap = float((both["dist_km"] - both["dist_km_floor"]).abs().max())
+    return (f"Floor with rings against the engine: {', '.join(columns)} equal on {equal:,} of "
+            f"{len(merged):,} concessions ({differ} counts differ); the nearest title's "
+            f"distance of the {len(both):,} sites with one within the outer ring agrees "
+            f"within {gap:.4f} km (both written to 4 decimals).")
 
 
 # --------------------------------------------------------------------------- PostGIS
@@ -357,6 +379,8 @@ def main() -> None:
         "engine, one thread (GEO_THREADS=1)": (
             "engine, one thread", lambda: engine(conc, sites, work, threads=1)),
         "floor (bench/floor.py)": ("floor", lambda: floor(conc, sites, work)),
+        "floor with rings (bench/floor.py --rings 1,5,10)": (
+            "floor with rings", lambda: floor(conc, sites, work, rings="1,5,10")),
     }
     if args.no_engine:
         methods = {k: v for k, v in methods.items() if not k.startswith("engine")}
@@ -375,6 +399,10 @@ def main() -> None:
                 print("postgis", attempt + 1, stats, file=sys.stderr)
     rows = [_median_row(label, measured) for label, measured in runs.items()]
     extra.append(f"Floor stages (last run): {(work / 'floor.log').read_text().strip()}")
+    extra.append("Floor with rings, stages (last run): "
+                 f"{(work / 'floor-rings.log').read_text().strip()}")
+    if not args.no_engine:
+        extra.append(ring_agreement(work))
     if versions:
         stages = runs["PostGIS (load+make_valid+index+query)"][-1]
         extra.append("PostGIS stages (last run): " + ", ".join(
@@ -384,11 +412,16 @@ def main() -> None:
     if "engine" in results:
         engine_wall = timings.loc[0, "wall_s"]
         timings["x_engine"] = engine_wall / timings["wall_s"]
-        floor_row = timings[timings["method"].str.startswith("floor")].iloc[0]
+        by_method = timings.set_index("method")
+        floor_row = by_method.loc["floor (bench/floor.py)"]
         extra.append(f"engine / floor (medians): {engine_wall / floor_row['wall_s']:.2f}x wall, "
                      f"{timings.loc[0, 'peak_mib'] / floor_row['peak_mib']:.2f}x peak memory "
                      f"(one thread: {timings.loc[1, 'wall_s'] / floor_row['wall_s']:.2f}x "
                      "wall; the floor runs on one thread)")
+        rings_row = by_method.loc["floor with rings (bench/floor.py --rings 1,5,10)"]
+        extra.append(f"engine / floor with rings (medians): "
+                     f"{engine_wall / rings_row['wall_s']:.2f}x wall (one thread: "
+                     f"{timings.loc[1, 'wall_s'] / rings_row['wall_s']:.2f}x)")
     agree, lines = agreement(results) if "engine" in results else (pd.DataFrame(), [])
     board = (dashboard_numbers(conc, sites, work, args.size, reruns=not args.no_reruns,
                                browser=not args.no_browser) if args.map else None)

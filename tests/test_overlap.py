@@ -15,7 +15,13 @@ import shapely
 from shapely import Point, Polygon, box
 
 from geo.errors import CRSError, GeometryError, SchemaError
-from geo.overlap import PAIR_COLUMNS, compute_overlaps, union_per_group
+from geo.overlap import (
+    PAIR_COLUMNS,
+    _box_gaps,
+    _first_per_site,
+    compute_overlaps,
+    union_per_group,
+)
 from geo.schema import SITE_RESULT_COLUMNS, ZONE_COLUMNS
 from geo.validate import validate_layer
 
@@ -480,3 +486,31 @@ def test_union_per_group_matches_a_plain_loop():
         expected = members[0] if len(members) == 1 else shapely.union_all(members)
         assert union.area == pytest.approx(expected.area, rel=1e-12)
         assert shapely.equals(union, expected)
+
+
+def test_first_per_site_is_the_first_row_of_a_sort():
+    """Each site's nearest pair, ties to the concession first in the layer: the same rows
+    as sorting by site, distance and concession and keeping the first of each site."""
+    rng = np.random.default_rng(7)
+    pairs = pd.DataFrame({
+        "site": rng.integers(0, 300, 5000),
+        "conc": rng.permutation(20000)[:5000],  # a site meets a concession once
+        "dist_km": rng.integers(0, 40, 5000) / 4.0,  # many exact ties
+    })
+    rows = _first_per_site(pairs)
+    ordered = pairs.sort_values(["site", "dist_km", "conc"])
+    expected = ordered.drop_duplicates("site").index.to_numpy()
+    assert rows.tolist() == expected.tolist()
+    assert _first_per_site(pairs.iloc[:0]).size == 0
+
+
+def test_box_gaps_are_distances_between_boxes():
+    rng = np.random.default_rng(3)
+    corners = rng.uniform(0, 100, (400, 2))
+    sizes = rng.uniform(0, 20, (400, 2))
+    boxes = shapely.box(corners[:, 0], corners[:, 1], corners[:, 0] + sizes[:, 0],
+                        corners[:, 1] + sizes[:, 1])
+    a, b = boxes[:200], boxes[200:]
+    gaps = _box_gaps(shapely.bounds(a), shapely.bounds(b))
+    np.testing.assert_allclose(gaps, shapely.distance(a, b), rtol=1e-12, atol=1e-12)
+    assert (gaps == 0).any() and (gaps > 0).any()
