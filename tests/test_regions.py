@@ -18,7 +18,7 @@ def plain_country(lon: float, lat: float) -> str | None:
               if shape.contains(point)]
     if inside:
         return inside[-1]
-    distances = layer.geometry.distance(point).to_numpy()
+    distances = shapely.distance(np.asarray(layer.geometry.values, dtype=object), point)
     nearest = int(np.argmin(distances))
     return str(layer["name"].iloc[nearest]) if distances[nearest] <= 0.5 else None
 
