@@ -34,8 +34,18 @@ UNIT_SPACE = "\u00a0"
 
 def number(value: Any, decimals: int = 0) -> str:
     """``value`` with digit grouping and ``decimals`` decimals: ``1,234.5`` / ``1 234,5``."""
+    try:
+        return _number(value, decimals, get_language())
+    except TypeError:  # a value that cannot be remembered (unhashable)
+        return _number.__wrapped__(value, decimals, get_language())
+
+
+@lru_cache(maxsize=65536, typed=True)
+def _number(value: Any, decimals: int, lang: str) -> str:
+    """:func:`number` in ``lang``, remembered: maps and tables show the same values on every
+    rerun, and Babel takes tens of microseconds a number."""
     pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
-    return format_decimal(value, format=pattern, locale=get_language())
+    return format_decimal(value, format=pattern, locale=lang)
 
 
 def decimal(value: float) -> str:
@@ -79,7 +89,13 @@ def date(value: object) -> str | None:
         if pd.isna(stamp):
             return None
         day = stamp.date()
-    return format_date(day, format="medium", locale=get_language())
+    return _date(day, get_language())
+
+
+@lru_cache(maxsize=16384)
+def _date(day: dt.date, lang: str) -> str:
+    """:func:`date` of a day in ``lang``, remembered."""
+    return format_date(day, format="medium", locale=lang)
 
 
 def yes_no(value: object) -> str:

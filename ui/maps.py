@@ -1086,8 +1086,11 @@ def _yes_no(values: pd.Series) -> list[str]:
 
 
 def _dates(values: pd.Series) -> list[str]:
-    dates = pd.to_datetime(values, errors="coerce")
-    return [MISSING if pd.isna(v) else html.escape(fmt.date(v) or MISSING) for v in dates]
+    """Dates formatted once per distinct day (a site layer has few)."""
+    codes, days = pd.factorize(pd.to_datetime(values, errors="coerce"))
+    shown = np.array([html.escape(fmt.date(day) or MISSING) for day in days] + [MISSING],
+                     dtype=object)
+    return shown[codes].tolist()  # code -1 (missing) takes the last entry
 
 
 # --- geometry ----------------------------------------------------------------------------------
