@@ -59,7 +59,7 @@ from geo import format as fmt
 from geo.i18n import N_, _, get_language, label
 from geo.schema import LIC_TYPE_LABELS, LIC_TYPES, RED_FLAGS, TENURE_CLASSES, TENURE_LABELS
 from ui import lod
-from ui.offline import OfflineMap, add_pane, make_offline, offline_map
+from ui.offline import OfflineMap, PlainGeoJson, add_pane, make_offline, offline_map
 
 # --- look --------------------------------------------------------------------------------------
 
@@ -614,7 +614,7 @@ def _concession_layer(concessions: gpd.GeoDataFrame, *, popup: bool,
     def highlight(feature: dict) -> dict:
         return {"weight": 3, "fillOpacity": 0.55}
 
-    folium.GeoJson(
+    PlainGeoJson(
         collection, name=_(LAYER_CONCESSIONS), control=False, style_function=style,
         highlight_function=highlight, pane="concessions",
         tooltip=_tooltip(CONCESSION_FIELDS, CONCESSION_TOOLTIP),
@@ -639,7 +639,7 @@ def _zone_layer(zones: gpd.GeoDataFrame, *, tolerance: float = SIMPLIFY_DEG,
         return group
     style = {"color": ZONE_COLOUR, "weight": 1, "opacity": 1.0, "fillColor": ZONE_COLOUR,
              "fillOpacity": 0.7}
-    folium.GeoJson(
+    PlainGeoJson(
         collection, name=_(LAYER_ZONES), control=False, style_function=lambda _f: style,
         pane="zones", tooltip=_tooltip(ZONE_FIELDS, tuple(ZONE_FIELDS)),
         popup=_popup(ZONE_FIELDS),
@@ -650,7 +650,7 @@ def _zone_layer(zones: gpd.GeoDataFrame, *, tolerance: float = SIMPLIFY_DEG,
 def _outline_layer(geoms: np.ndarray) -> folium.GeoJson:
     collection, _kept = _feature_collection(geoms, {"kind": ["selected"] * len(geoms)})
     style = {"color": SELECTED_COLOUR, "weight": 3, "opacity": 1.0, "fill": False}
-    return folium.GeoJson(collection, name="Selected title", control=False,
+    return PlainGeoJson(collection, name="Selected title", control=False,
                           style_function=lambda _f: style, pane="selected",
                           interactive=False)
 
@@ -663,7 +663,7 @@ def _ring_layer(rings: gpd.GeoDataFrame) -> folium.FeatureGroup:
     if kept.size:
         style = {"color": RING_COLOUR, "weight": 1.5, "opacity": 0.9, "dashArray": "6 4",
                  "fill": False}
-        folium.GeoJson(collection, name=_(LAYER_RINGS), control=False,
+        PlainGeoJson(collection, name=_(LAYER_RINGS), control=False,
                        style_function=lambda _f: style, pane="rings",
                        interactive=False).add_to(group)
     return group
@@ -745,7 +745,7 @@ def _site_area_layer(
         return {"color": "#000000", "weight": weight, "opacity": 1.0, "fillColor": fill,
                 "fillOpacity": 0.8}
 
-    return folium.GeoJson(
+    return PlainGeoJson(
         collection, name=_(LAYER_SITES), control=False, style_function=style,
         pane="site_areas", tooltip=_tooltip(fields, _site_tooltip_keys(fields)),
         popup=_popup(fields) if popup else None,
@@ -859,7 +859,7 @@ def _site_dots(sites: pd.DataFrame) -> folium.GeoJson | folium.FeatureGroup:
         return {"pane": "site_points", "color": "#222222", "weight": 0.4, "opacity": 0.8,
                 "fill": True, "fillColor": fill, "fillOpacity": 0.9, "radius": 2.5}
 
-    return folium.GeoJson(
+    return PlainGeoJson(
         collection, name=_(LAYER_SITES), style_function=style,
         marker=folium.CircleMarker(radius=3),
         tooltip=GeoJsonTooltip(fields=["name"], aliases=[html.escape(_("Site"))], labels=False,
@@ -1294,7 +1294,7 @@ def _closure_title_layer(concessions: gpd.GeoDataFrame) -> folium.FeatureGroup:
         return {"color": "#000000", "weight": 1.5, "opacity": 0.9, "fillColor": colour,
                 "fillOpacity": 0.75}
 
-    folium.GeoJson(
+    PlainGeoJson(
         collection, name=_(LAYER_CONCESSIONS), control=False, style_function=style,
         highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.75},
         pane="concessions", tooltip=_tooltip(CLOSURE_FIELDS, CLOSURE_TOOLTIP),
@@ -1380,7 +1380,7 @@ def formalisation_map(
     if kept.size:
         zone_style = {"color": colours["in_zone"], "weight": 1, "opacity": 0.9,
                       "fillColor": colours["in_zone"], "fillOpacity": 0.35}
-        folium.GeoJson(collection, name=_("Artisanal zones"), control=False,
+        PlainGeoJson(collection, name=_("Artisanal zones"), control=False,
                        style_function=lambda _f: zone_style, pane="concessions",
                        tooltip=_tooltip(zone_fields, tuple(zone_fields))).add_to(zone_group)
     zone_group.add_to(m)
@@ -1402,7 +1402,7 @@ def formalisation_map(
     weights = [2.5 if f else 0.6 for f in flagged[kept]]
     site_group = folium.FeatureGroup(name=_(LAYER_SITES), overlay=True, control=True)
     if kept.size:
-        folium.GeoJson(
+        PlainGeoJson(
             collection, name=_(LAYER_SITES), control=False,
             style_function=lambda f: {
                 "pane": "site_points", "color": "#000000", "weight": weights[f["id"]],

@@ -280,6 +280,49 @@ class _RenderedScript(branca.element.Element):
         return self.text
 
 
+class PlainGeoJson(folium.GeoJson):
+    """A :class:`folium.GeoJson` whose script, data included, is made once and goes into the
+    page as it is.
+
+    folium compiles the text of every script it renders as a Jinja template, and
+    streamlit-folium makes each script again; for a layer of a thousand titles that takes
+    longer than building the layer. This layer's script is folium's (style maps, data,
+    tooltip and popup as :meth:`folium.GeoJson.render` makes them), made the first time it
+    is asked for and never compiled.
+    """
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}{{ this.script_text() }}{% endmacro %}")
+
+    def script_text(self) -> str:
+        """The layer's script, made by folium's :class:`folium.GeoJson` the first time."""
+        made: str | None = getattr(self, "_script_text", None)
+        if made is None:
+            self.parent_map = folium.utilities.get_obj_in_upper_tree(self, folium.Map)
+            if (self.style or self.highlight) and self.data["features"]:
+                mapper = folium.features.GeoJsonStyleMapper(self.data,
+                                                            self.feature_identifier, self)
+                if self.style:
+                    self.style_map = mapper.get_style_map(self.style_function)
+                if self.highlight:
+                    self.highlight_map = mapper.get_highlight_map(self.highlight_function)
+            made = folium.GeoJson._template.module.__dict__["script"](self, {})
+            self._script_text = made
+        return made
+
+    def render(self, **kwargs: object) -> None:
+        """Add the script (not compiled as a template), the ``addTo`` call and the
+        children."""
+        if self.show:
+            self.add_child(folium.map.ElementAddToElement(
+                element_name=self.get_name(), element_parent_name=self._parent.get_name()),
+                name=self.get_name() + "_add")
+        self.get_root().script.add_child(_RenderedScript(self.script_text()),
+                                         name=self.get_name())
+        for child in self._children.values():
+            child.render(**kwargs)
+
+
 class CountriesLayer(folium.GeoJson):
     """The outlines as a :class:`folium.GeoJson` rendered once per process: every map
     adds the same script (its own name in it), also where streamlit-folium renders the
