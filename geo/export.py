@@ -198,11 +198,9 @@ def write_analysis_files(
         The files written.
     """
     out = _output_folder(outdir)
-    writers: list[tuple[Callable[[Path], None], Path]] = [
-        (partial(_write_csv, analysis.concession_table), out / "concessions.csv"),
-        (partial(_write_json, info), out / "summary.json"),
-    ]
-    return [_written(writer) for writer in writers]
+    _write_csv(analysis.concession_table, out / "concessions.csv")
+    _write_json(info, out / "summary.json")
+    return [out / "concessions.csv", out / "summary.json"]
 
 
 def _output_folder(outdir: str | Path) -> Path:
@@ -267,7 +265,7 @@ def export_bytes(
 
 
 def _written(writer: tuple[Callable[[Path], None], Path]) -> Path:
-    """Run one writer of :func:`write_outputs` on its path; the path."""
+    """Run one writer of :func:`write_overlap_files` on its path; the path."""
     write, path = writer
     write(path)
     return path
