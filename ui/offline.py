@@ -323,16 +323,13 @@ class PlainGeoJson(folium.GeoJson):
             child.render(**kwargs)
 
 
-class CountriesLayer(folium.GeoJson):
-    """The outlines as a :class:`folium.GeoJson` rendered once per process: every map
-    adds the same script (its own name in it), also where streamlit-folium renders the
-    script again, and reports the same bounds without walking the coordinates again.
+class CountriesLayer(PlainGeoJson):
+    """The outlines as a :class:`PlainGeoJson` whose script is made once per process:
+    every map adds the same script (its own name in it), and reports the same bounds
+    without walking the coordinates again.
 
     Made by :func:`countries_layer` only: its script depends on ``filled`` alone.
     """
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}{{ this.script_text() }}{% endmacro %}")
 
     def __init__(self, *, filled: bool, **kwargs: object) -> None:
         super().__init__(_countries_data(), **kwargs)  # type: ignore[arg-type]
@@ -351,17 +348,6 @@ class CountriesLayer(folium.GeoJson):
             text = folium.GeoJson._template.module.__dict__["script"](self, {})
             script = _COUNTRY_SCRIPTS[self.filled] = text.replace(self.get_name(), _NAME_MARK)
         return script.replace(_NAME_MARK, self.get_name())
-
-    def render(self, **kwargs: object) -> None:
-        """Add the script (not compiled as a template) and the ``addTo`` call."""
-        if self.show:
-            self.add_child(folium.map.ElementAddToElement(
-                element_name=self.get_name(), element_parent_name=self._parent.get_name()),
-                name=self.get_name() + "_add")
-        self.get_root().script.add_child(_RenderedScript(self.script_text()),
-                                         name=self.get_name())
-        for child in self._children.values():
-            child.render(**kwargs)
 
 
 def countries_layer(*, filled: bool = True) -> folium.GeoJson:
